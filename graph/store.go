@@ -45,14 +45,14 @@ type FindQuery struct {
 // NeighborQuery asks, for each of several nodes, for the nodes at the other
 // end of one relation. Filter, Order and paging apply per node.
 type NeighborQuery struct {
-	IDs   []string
-	Rel   string
-	Dir   ontology.Direction
-	Class string // restrict neighbours to this class and its subclasses; "" for any
+	IDs    []string
+	Rel    string
+	Dir    ontology.Direction
+	Class  string // restrict neighbours to this class and its subclasses; "" for any
 	Filter Filter
-	Order []Order
-	First int
-	After string
+	Order  []Order
+	First  int
+	After  string
 }
 
 // NearQuery asks, for each of several points, for the nodes of a class
@@ -70,8 +70,8 @@ type Page struct {
 	Nodes   []*Node
 	Cursors []string // one keyset cursor per node
 	HasNext bool
-	HasPrev bool  // true when the page was requested with a cursor
-	Total   int   // number of matches over all pages; -1 when not counted
+	HasPrev bool // true when the page was requested with a cursor
+	Total   int  // number of matches over all pages; -1 when not counted
 	// EdgeProps holds, for neighbour pages, the properties of the edge that
 	// led to each node (nil when the edge has none).
 	EdgeProps []map[string]any
