@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/99designs/gqlgen/codegen"
+
+	"github.com/cityhub/cityhub/ontology"
+	"github.com/cityhub/cityhub/ontology/gen"
+)
+
+// implementer writes the body of every ontology-derived resolver as a call
+// into the generic engine; other resolvers keep their hand-written bodies.
+type implementer struct {
+	ont   *ontology.Ontology
+	model string // model package name
+}
+
+func (*implementer) Name() string { return "cityhub-resolvers" }
+
+// Implement implements plugin.ResolverImplementer.
+func (p *implementer) Implement(prev string, f *codegen.Field) string {
+	if body := p.body(f); body != "" {
+		return body
+	}
+	if prev != "" {
+		return prev
+	}
+	return fmt.Sprintf("panic(fmt.Errorf(\"not implemented: %s - %s\"))", f.GoFieldName, f.Name)
+}
+
+func (p *implementer) typ(c *ontology.Class) string {
+	if c.Abstract {
+		return p.model + "." + c.Name
+	}
+	return "*" + p.model + "." + c.Name
+}
+
+func (p *implementer) body(f *codegen.Field) string {
+	var n gen.Names
+	m := p.model
+	if f.Object.Name == "Query" {
+		for _, c := range p.ont.Classes {
+			switch f.Name {
+			case n.List(c):
+				return fmt.Sprintf("c, err := r.Engine.Find(ctx, %q, where, orderBy, first, after)\n\tif err != nil {\n\t\treturn nil, err\n\t}\n\treturn %s.New%s(c), nil",
+					c.Name, m, n.Connection(c))
+			case n.Single(c):
+				return fmt.Sprintf("n, err := r.Engine.Get(ctx, %q, id)\n\tif err != nil || n == nil {\n\t\treturn nil, err\n\t}\n\tv, _ := %s.Wrap(n).(%s)\n\treturn v, nil",
+					c.Name, m, p.typ(c))
+			case n.Aggregate(c):
+				return fmt.Sprintf("return r.Engine.Aggregate(ctx, %q, where, (*string)(groupBy), (*string)(field))", c.Name)
+			}
+		}
+		return ""
+	}
+	c := p.ont.Class(f.Object.Name)
+	if c == nil {
+		return ""
+	}
+	if f.Name == "nearby" && c.Located() {
+		return fmt.Sprintf("return r.Engine.Nearby(ctx, obj, string(class), meters, first, %s.Wrap)", m)
+	}
+	e := c.RelationField(f.Name)
+	if e == nil {
+		return ""
+	}
+	if !e.Many() {
+		return fmt.Sprintf("n, err := r.Engine.One(ctx, obj, %q)\n\tif err != nil || n == nil {\n\t\treturn nil, err\n\t}\n\tv, _ := %s.Wrap(n).(%s)\n\treturn v, nil",
+			f.Name, m, p.typ(e.Target))
+	}
+	return fmt.Sprintf("c, err := r.Engine.Relation(ctx, obj, %q, where, orderBy, first, after)\n\tif err != nil {\n\t\treturn nil, err\n\t}\n\treturn %s.New%s(c), nil",
+		f.Name, m, n.RelConnection(e))
+}

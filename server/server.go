@@ -1,0 +1,156 @@
+// Package server wires cityhub's HTTP surface: the GraphQL endpoint (gqlgen
+// executor over the generated schema and the generic engine), the offline
+// GraphiQL explorer, and health checks. It holds no business logic.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/cityhub/cityhub/resolvers"
+	"github.com/cityhub/cityhub/resolvers/core"
+	"github.com/cityhub/cityhub/resolvers/generated"
+)
+
+// Config sets the HTTP surface's limits.
+type Config struct {
+	// RequestTimeout bounds one GraphQL request.
+	RequestTimeout time.Duration
+	// MaxBodyBytes bounds a request body.
+	MaxBodyBytes int64
+	// Introspection enables schema introspection (GraphiQL needs it).
+	Introspection bool
+	// GraphiQL serves the explorer on GET /.
+	GraphiQL bool
+	// DefaultQuery is shown in GraphiQL when it opens.
+	DefaultQuery string
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{RequestTimeout: 30 * time.Second, MaxBodyBytes: 1 << 20, Introspection: true, GraphiQL: true}
+}
+
+// Pinger reports whether the store is reachable.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Server is cityhub's HTTP handler.
+type Server struct {
+	cfg    Config
+	engine *core.Engine
+	log    *slog.Logger
+	mux    *http.ServeMux
+	ping   Pinger
+	// ready is nil while the server is ready, else the reason it is not.
+	notReady atomic.Pointer[string]
+}
+
+// New builds the handler. explorer serves GraphiQL on "/" (nil to disable).
+func New(cfg Config, engine *core.Engine, ping Pinger, explorer http.Handler, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, engine: engine, log: log, mux: http.NewServeMux(), ping: ping}
+	gql := GraphQL(cfg, engine, log)
+	s.mux.Handle("/graphql", s.limit(gql))
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	if cfg.GraphiQL && explorer != nil {
+		s.mux.Handle("/", explorer)
+	}
+	return s
+}
+
+// SetNotReady marks the server not ready with a reason ("" marks it ready).
+func (s *Server) SetNotReady(reason string) {
+	if reason == "" {
+		s.notReady.Store(nil)
+		return
+	}
+	s.notReady.Store(&reason)
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if reason := s.notReady.Load(); reason != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "starting", "reason": *reason})
+		return
+	}
+	if s.ping != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.ping.Ping(ctx); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": "store: " + err.Error()})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// limit bounds body size and request time.
+func (s *Server) limit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.MaxBodyBytes > 0 {
+			if r.ContentLength > s.cfg.MaxBodyBytes {
+				writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"errors": []map[string]any{{
+					"message":    fmt.Sprintf("request body larger than %d bytes", s.cfg.MaxBodyBytes),
+					"extensions": map[string]any{"code": "REQUEST_TOO_LARGE"},
+				}}})
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		}
+		if s.cfg.RequestTimeout > 0 {
+			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// GraphQL builds the gqlgen handler over the generated schema: GET and
+// POST transports, a parsed-query cache, per-operation dataloaders, the
+// error presenter and panic recovery.
+func GraphQL(cfg Config, engine *core.Engine, log *slog.Logger) *handler.Server {
+	es := generated.NewExecutableSchema(generated.Config{Resolvers: &resolvers.Resolver{Engine: engine}})
+	h := handler.New(es)
+	h.AddTransport(transport.Options{})
+	h.AddTransport(transport.GET{})
+	h.AddTransport(transport.POST{})
+	h.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	if cfg.Introspection {
+		h.Use(extension.Introspection{})
+	}
+	h.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	h.SetErrorPresenter(core.ErrorPresenter(log))
+	h.SetRecoverFunc(core.Recover(log))
+	h.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		return next(core.WithLoaders(ctx, engine.NewLoaders()))
+	})
+	return h
+}
