@@ -155,7 +155,7 @@ func (w *sdlWriter) enum(e *ontology.Enum) {
 		w.printf("  %s\n", v)
 	}
 	w.printf("}\n\n")
-	w.printf("input %sFilter {\n  eq: %s\n  ne: %s\n  in: [%s!]\n  isNull: Boolean\n}\n\n", e.Name, e.Name, e.Name, e.Name)
+	w.printf("input %sFilter @goModel(model: \"map[string]interface{}\") {\n  eq: %s\n  ne: %s\n  in: [%s!]\n  isNull: Boolean\n}\n\n", e.Name, e.Name, e.Name, e.Name)
 }
 
 func (w *sdlWriter) classNames() {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -20,7 +21,12 @@ type InputError struct {
 	Msg  string
 }
 
-func (e *InputError) Error() string { return e.Path + ": " + e.Msg }
+func (e *InputError) Error() string {
+	if e.Path == "" {
+		return e.Msg
+	}
+	return e.Path + ": " + e.Msg
+}
 
 // Is makes input errors match graph.ErrInvalid.
 func (e *InputError) Is(target error) bool { return target == graph.ErrInvalid }
@@ -118,7 +124,7 @@ func (a *Args) Where(class *ontology.Class, path string, in map[string]any) (gra
 		return nil, class, nil
 	}
 	target := class
-	if v, ok := in["class"]; ok && v != nil {
+	if v := deref(in["class"]); v != nil {
 		name := fmt.Sprint(v)
 		c := a.classes[name]
 		if c == nil || !c.IsA(class) {
@@ -152,7 +158,7 @@ func sortedKeys(m map[string]any) []string {
 func (a *Args) where(class *ontology.Class, path string, in map[string]any) (graph.Filter, error) {
 	var and graph.And
 	for _, k := range sortedKeys(in) {
-		v := in[k]
+		v := deref(in[k])
 		p := path + "." + k
 		if v == nil {
 			continue
@@ -161,7 +167,7 @@ func (a *Args) where(class *ontology.Class, path string, in map[string]any) (gra
 		var err error
 		switch k {
 		case "and", "or":
-			list, ok := v.([]any)
+			list, ok := anyList(v)
 			if !ok {
 				return nil, inputErr(p, "expected a list")
 			}
@@ -229,7 +235,10 @@ func (a *Args) where(class *ontology.Class, path string, in map[string]any) (gra
 				if pk == "source" {
 					typ = ontology.TypeString
 				}
-				sub, err := cmps(p+"."+pk, "_"+pk, typ, nil, m[pk])
+				if deref(m[pk]) == nil {
+					continue
+				}
+				sub, err := cmps(p+"."+pk, "_"+pk, typ, nil, deref(m[pk]))
 				if err != nil {
 					return nil, err
 				}
@@ -253,8 +262,38 @@ func (a *Args) where(class *ontology.Class, path string, in map[string]any) (gra
 	return and, nil
 }
 
+// deref returns the value a pointer points to (gqlgen coerces nullable
+// input fields to pointers), nil for a nil pointer, and v otherwise.
+func deref(v any) any {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer {
+		return v
+	}
+	if rv.IsNil() {
+		return nil
+	}
+	return rv.Elem().Interface()
+}
+
+// anyList returns the elements of any slice value (gqlgen coerces list
+// arguments to typed slices).
+func anyList(v any) ([]any, bool) {
+	if l, ok := v.([]any); ok {
+		return l, true
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Slice {
+		return nil, false
+	}
+	out := make([]any, rv.Len())
+	for i := range out {
+		out[i] = rv.Index(i).Interface()
+	}
+	return out, true
+}
+
 func num(path string, v any) (float64, error) {
-	switch x := v.(type) {
+	switch x := deref(v).(type) {
 	case float64:
 		return x, nil
 	case int64:
@@ -353,7 +392,7 @@ func cmps(path, field, typ string, enum *ontology.Enum, v any) (graph.Filter, er
 	}
 	var and graph.And
 	for _, k := range sortedKeys(m) {
-		raw := m[k]
+		raw := deref(m[k])
 		p := path + "." + k
 		op, ok := opNames[k]
 		if !ok {
@@ -372,7 +411,7 @@ func cmps(path, field, typ string, enum *ontology.Enum, v any) (graph.Filter, er
 			}
 			val = b
 		case graph.OpIn:
-			list, ok := raw.([]any)
+			list, ok := anyList(raw)
 			if !ok {
 				return nil, inputErr(p, "expected a list")
 			}
@@ -403,6 +442,7 @@ func cmps(path, field, typ string, enum *ontology.Enum, v any) (graph.Filter, er
 
 // scalar converts one argument value to the graph value of a property type.
 func scalar(path, typ string, enum *ontology.Enum, v any) (any, error) {
+	v = deref(v)
 	if s, ok := v.(fmt.Stringer); ok && enum != nil {
 		v = s.String()
 	}

@@ -23,7 +23,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{DefaultFirst: gen.DefaultFirst, MaxFirst: 1000, BatchWait: time.Millisecond, BatchMax: 1000}
+	return Config{DefaultFirst: gen.DefaultFirst, MaxFirst: 1000, BatchWait: 250 * time.Microsecond, BatchMax: 1000}
 }
 
 // Engine resolves every ontology-derived field generically: generated
@@ -57,7 +57,25 @@ func (e *Engine) Ontology() *ontology.Ontology { return e.ont }
 
 // NewLoaders builds the loaders for one operation.
 func (e *Engine) NewLoaders() *Loaders {
-	return NewLoaders(e.store, e.cfg.BatchWait, e.cfg.BatchMax)
+	return NewLoaders(e.store, e.cfg.BatchWait, e.cfg.BatchMax, e.isA)
+}
+
+// isA reports whether a node of class is of the GraphQL type typ (a class
+// or the Node interface).
+func (e *Engine) isA(class, typ string) bool {
+	c, t := e.ont.Class(class), e.ont.Class(typ)
+	if c == nil || t == nil {
+		return typ == "Node"
+	}
+	return c.IsA(t)
+}
+
+// parentType is the GraphQL type the current field is resolved on.
+func parentType(ctx context.Context) string {
+	if fc := graphql.GetFieldContext(ctx); fc != nil {
+		return fc.Object
+	}
+	return ""
 }
 
 func (e *Engine) loaders(ctx context.Context) *Loaders {
@@ -113,6 +131,9 @@ func (e *Engine) Find(ctx context.Context, class string, where map[string]any, o
 	p, err := e.store.Find(ctx, q)
 	if err != nil {
 		return Conn{}, err
+	}
+	if l := loadersFrom(ctx); l != nil {
+		l.record(p.Nodes)
 	}
 	return Conn{Page: p}, nil
 }
@@ -188,7 +209,7 @@ func (e *Engine) Relation(ctx context.Context, obj Object, field string, where m
 	if after != nil {
 		q.After = *after
 	}
-	p, err := e.loaders(ctx).neighbor(ctx, n.ID, q)
+	p, err := e.loaders(ctx).neighbor(ctx, n.ID, parentType(ctx), q)
 	if err != nil {
 		return Conn{}, err
 	}
@@ -202,7 +223,7 @@ func (e *Engine) One(ctx context.Context, obj Object, field string) (*graph.Node
 		return nil, err
 	}
 	q := graph.NeighborQuery{Rel: end.Relation.Name, Dir: end.Direction, First: 1}
-	p, err := e.loaders(ctx).neighbor(ctx, n.ID, q)
+	p, err := e.loaders(ctx).neighbor(ctx, n.ID, parentType(ctx), q)
 	if err != nil || len(p.Nodes) == 0 {
 		return nil, err
 	}
@@ -229,7 +250,7 @@ func (e *Engine) Nearby(ctx context.Context, obj Object, class string, meters fl
 	q := graph.NearQuery{Class: c.Name, Meters: meters, First: k}
 	// ask for one more so the node itself can be dropped
 	q.First++
-	p, err := e.loaders(ctx).nearby(ctx, n.Geometry.Point, q)
+	p, err := e.loaders(ctx).nearby(ctx, n.ID, parentType(ctx), n.Geometry.Point, q)
 	if err != nil {
 		return nil, err
 	}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/cityhub/cityhub/graph"
@@ -37,9 +39,16 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		var in *InputError
 		switch {
 		case errors.As(err, &in):
-			out.Message = in.Error()
+			path := in.Path
+			if path == "" {
+				path = argumentPath(ctx, out.Path)
+			}
+			out.Message = in.Msg
+			if path != "" {
+				out.Message = path + ": " + in.Msg
+			}
 			out.Extensions["code"] = CodeBadInput
-			out.Extensions["argument"] = in.Path
+			out.Extensions["argument"] = path
 		case errors.Is(err, graph.ErrInvalid):
 			out.Message = unwrapMessage(err)
 			out.Extensions["code"] = CodeBadInput
@@ -63,6 +72,31 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		return out
 	}
+}
+
+// argumentPath returns the part of an error path below the current field:
+// the argument path of an input error raised while decoding arguments.
+func argumentPath(ctx context.Context, p ast.Path) string {
+	skip := 0
+	if fc := graphql.GetFieldContext(ctx); fc != nil {
+		skip = len(fc.Path())
+	}
+	if skip > len(p) {
+		return ""
+	}
+	var s strings.Builder
+	for _, e := range p[skip:] {
+		switch x := e.(type) {
+		case ast.PathName:
+			if s.Len() > 0 {
+				s.WriteByte('.')
+			}
+			s.WriteString(string(x))
+		case ast.PathIndex:
+			fmt.Fprintf(&s, "[%d]", int(x))
+		}
+	}
+	return s.String()
 }
 
 func unwrapMessage(err error) string {

@@ -40,15 +40,107 @@ type Loaders struct {
 	mu        sync.Mutex
 	specs     map[string]graph.NeighborQuery
 	nearSpecs map[string]graph.NearQuery
+	// gens maps a node ID to the generation it arrived in: the nodes one
+	// store call returned together. A nesting level's parents are one
+	// generation, so the first load for one parent enqueues the load for
+	// every sibling of the same type at once, and the level costs one store
+	// call however the executor schedules its goroutines.
+	gens       map[string]*generation
+	prefetches map[prefetchKey]*prefetch
+	isA        func(class, typ string) bool
+	store      Reader
 }
 
-type loadersKey struct{}
+// generation is the set of nodes one store call returned.
+type generation struct {
+	nodes []*graph.Node
+}
+
+type prefetchKey struct {
+	gen        *generation
+	spec       string
+	parentType string
+}
+
+// prefetch is one store call made for every sibling of a generation; every
+// sibling's load waits for it (once) and reads its own page.
+type prefetch struct {
+	once  sync.Once
+	pages map[string]*graph.Page // by parent node ID
+	near  map[graph.Point]*graph.Page
+	err   error
+}
+
+// record notes the nodes of one store call as a generation.
+func (l *Loaders) record(nodes []*graph.Node) {
+	if len(nodes) == 0 {
+		return
+	}
+	g := &generation{nodes: nodes}
+	l.mu.Lock()
+	for _, n := range nodes {
+		if n != nil {
+			l.gens[n.ID] = g
+		}
+	}
+	l.mu.Unlock()
+}
+
+func (l *Loaders) recordPages(pages []*graph.Page) {
+	var all []*graph.Node
+	for _, p := range pages {
+		if p != nil {
+			all = append(all, p.Nodes...)
+		}
+	}
+	l.record(all)
+}
+
+// prefetchFor returns the prefetch shared by id's generation siblings for
+// one query shape, or nil when id arrived outside any recorded generation.
+func (l *Loaders) prefetchFor(id, spec, parentType string) (*prefetch, *generation) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	g := l.gens[id]
+	if g == nil {
+		return nil, nil
+	}
+	k := prefetchKey{g, spec, parentType}
+	pf := l.prefetches[k]
+	if pf == nil {
+		pf = &prefetch{}
+		l.prefetches[k] = pf
+	}
+	return pf, g
+}
+
+// members returns the nodes of g the field is resolved on: those whose
+// class is a parentType, each once.
+func (l *Loaders) members(g *generation, parentType string) []*graph.Node {
+	var out []*graph.Node
+	seen := map[string]bool{}
+	for _, n := range g.nodes {
+		if n == nil || seen[n.ID] || (l.isA != nil && !l.isA(n.Class, parentType)) {
+			continue
+		}
+		seen[n.ID] = true
+		out = append(out, n)
+	}
+	return out
+}
 
 // NewLoaders builds the loaders for one operation.
-func NewLoaders(store Reader, wait time.Duration, capacity int) *Loaders {
-	l := &Loaders{specs: map[string]graph.NeighborQuery{}, nearSpecs: map[string]graph.NearQuery{}}
+//
+// isA reports whether a node class is a GraphQL object type (a class name);
+// nil treats every node as matching.
+func NewLoaders(store Reader, wait time.Duration, capacity int, isA func(class, typ string) bool) *Loaders {
+	l := &Loaders{
+		specs: map[string]graph.NeighborQuery{}, nearSpecs: map[string]graph.NearQuery{},
+		gens: map[string]*generation{}, prefetches: map[prefetchKey]*prefetch{}, isA: isA, store: store,
+	}
 	l.nodes = dataloader.NewBatchedLoader(func(ctx context.Context, ids []string) []*dataloader.Result[*graph.Node] {
 		nodes, err := store.Nodes(ctx, ids)
+		l.record(nodes)
 		out := make([]*dataloader.Result[*graph.Node], len(ids))
 		for i := range ids {
 			switch {
@@ -72,7 +164,9 @@ func NewLoaders(store Reader, wait time.Duration, capacity int) *Loaders {
 			for i, j := range idx {
 				q.IDs[i] = keys[j].ID
 			}
-			return store.Neighbors(ctx, q)
+			pages, err := store.Neighbors(ctx, q)
+			l.recordPages(pages)
+			return pages, err
 		})
 	}, dataloader.WithWait[neighborKey, *graph.Page](wait), dataloader.WithBatchCapacity[neighborKey, *graph.Page](capacity))
 
@@ -85,7 +179,9 @@ func NewLoaders(store Reader, wait time.Duration, capacity int) *Loaders {
 			for i, j := range idx {
 				q.Points[i] = graph.Point{Lat: keys[j].Lat, Lon: keys[j].Lon}
 			}
-			return store.Near(ctx, q)
+			pages, err := store.Near(ctx, q)
+			l.recordPages(pages)
+			return pages, err
 		})
 	}, dataloader.WithWait[nearKey, *graph.Page](wait), dataloader.WithBatchCapacity[nearKey, *graph.Page](capacity))
 	return l
@@ -131,8 +227,42 @@ func loadersFrom(ctx context.Context) *Loaders {
 	return l
 }
 
-func (l *Loaders) neighbor(ctx context.Context, id string, q graph.NeighborQuery) (*graph.Page, error) {
+// neighbor loads the neighbour page of one parent node. parentType is the
+// GraphQL type the field is resolved on. When the parent arrived with
+// siblings (one generation), the first load makes one store call for every
+// sibling of that type and the others wait for it: a nesting level costs one
+// store call whatever order the executor runs its goroutines in. Parents
+// outside a generation go through the dataloader, which batches by time.
+func (l *Loaders) neighbor(ctx context.Context, id, parentType string, q graph.NeighborQuery) (*graph.Page, error) {
 	spec := fmt.Sprintf("%s|%d|%s|%s|%s|%d|%s", q.Rel, q.Dir, q.Class, graph.KeyOf(q.Filter), graph.OrderKey(q.Order), q.First, q.After)
+	if pf, g := l.prefetchFor(id, spec, parentType); pf != nil {
+		pf.once.Do(func() {
+			members := l.members(g, parentType)
+			bq := q
+			bq.IDs = make([]string, len(members))
+			for i, n := range members {
+				bq.IDs[i] = n.ID
+			}
+			pages, err := l.store.Neighbors(ctx, bq)
+			if err == nil && len(pages) != len(bq.IDs) {
+				err = fmt.Errorf("store returned %d pages for %d ids", len(pages), len(bq.IDs))
+			}
+			pf.err = err
+			if err == nil {
+				l.recordPages(pages)
+				pf.pages = make(map[string]*graph.Page, len(pages))
+				for i, p := range pages {
+					pf.pages[bq.IDs[i]] = p
+				}
+			}
+		})
+		if pf.err != nil {
+			return nil, pf.err
+		}
+		if p, ok := pf.pages[id]; ok {
+			return p, nil
+		}
+	}
 	l.mu.Lock()
 	if _, ok := l.specs[spec]; !ok {
 		l.specs[spec] = q
@@ -141,8 +271,40 @@ func (l *Loaders) neighbor(ctx context.Context, id string, q graph.NeighborQuery
 	return l.neighbors.Load(ctx, neighborKey{ID: id, Spec: spec})()
 }
 
-func (l *Loaders) nearby(ctx context.Context, p graph.Point, q graph.NearQuery) (*graph.Page, error) {
+// nearby loads the nodes near one parent node's point, with the same
+// generation prefetch as neighbor.
+func (l *Loaders) nearby(ctx context.Context, id, parentType string, p graph.Point, q graph.NearQuery) (*graph.Page, error) {
 	spec := fmt.Sprintf("%s|%g|%s|%d", q.Class, q.Meters, graph.KeyOf(q.Filter), q.First)
+	if pf, g := l.prefetchFor(id, "near|"+spec, parentType); pf != nil {
+		pf.once.Do(func() {
+			bq := q
+			seen := map[graph.Point]bool{}
+			for _, n := range l.members(g, parentType) {
+				if n.Geometry != nil && !seen[n.Geometry.Point] {
+					seen[n.Geometry.Point] = true
+					bq.Points = append(bq.Points, n.Geometry.Point)
+				}
+			}
+			pages, err := l.store.Near(ctx, bq)
+			if err == nil && len(pages) != len(bq.Points) {
+				err = fmt.Errorf("store returned %d pages for %d points", len(pages), len(bq.Points))
+			}
+			pf.err = err
+			if err == nil {
+				l.recordPages(pages)
+				pf.near = make(map[graph.Point]*graph.Page, len(pages))
+				for i, pg := range pages {
+					pf.near[bq.Points[i]] = pg
+				}
+			}
+		})
+		if pf.err != nil {
+			return nil, pf.err
+		}
+		if pg, ok := pf.near[p]; ok {
+			return pg, nil
+		}
+	}
 	l.mu.Lock()
 	if _, ok := l.nearSpecs[spec]; !ok {
 		l.nearSpecs[spec] = q
@@ -150,3 +312,5 @@ func (l *Loaders) nearby(ctx context.Context, p graph.Point, q graph.NearQuery) 
 	l.mu.Unlock()
 	return l.near.Load(ctx, nearKey{Lat: p.Lat, Lon: p.Lon, Spec: spec})()
 }
+
+type loadersKey struct{}

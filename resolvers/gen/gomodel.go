@@ -91,9 +91,16 @@ func renderModel(o *ontology.Ontology, pkg string) ([]byte, error) {
 
 	for _, c := range o.Classes {
 		if c.Abstract {
-			p("// %s is the GraphQL interface of the abstract class %s.\ntype %s interface{ core.Object }\n\n", c.Name, c.Name, c.Name)
+			parent := "core.Object"
+			if c.Parent != nil {
+				parent = c.Parent.Name
+			}
+			p("// %s is the GraphQL interface of the abstract class %s.\ntype %s interface {\n\t%s\n\tIs%s()\n}\n\n", c.Name, c.Name, c.Name, parent, c.Name)
 		} else {
 			p("// %s is a node of the class %s.\ntype %s struct{ core.Base }\n\n", c.Name, c.Name, c.Name)
+			for _, a := range c.Ancestors() {
+				p("// Is%s marks %s as a %s.\nfunc (*%s) Is%s() {}\n\n", a.Name, c.Name, a.Name, c.Name, a.Name)
+			}
 			for _, prop := range c.Props {
 				getter(c.Name, "x.P()", prop)
 			}

@@ -2708,7 +2708,10 @@ func (e IngestRunOrderField) MarshalGQL(w io.Writer) {
 }
 
 // Entity is the GraphQL interface of the abstract class Entity.
-type Entity interface{ core.Object }
+type Entity interface {
+	core.Object
+	IsEntity()
+}
 
 // EntityConnection is a page of Entity nodes.
 type EntityConnection struct{ core.Conn }
@@ -2752,7 +2755,10 @@ func (c *EntityConnection) Nodes() []Entity {
 }
 
 // Agent is the GraphQL interface of the abstract class Agent.
-type Agent interface{ core.Object }
+type Agent interface {
+	Entity
+	IsAgent()
+}
 
 // AgentConnection is a page of Agent nodes.
 type AgentConnection struct{ core.Conn }
@@ -2796,7 +2802,10 @@ func (c *AgentConnection) Nodes() []Agent {
 }
 
 // Organization is the GraphQL interface of the abstract class Organization.
-type Organization interface{ core.Object }
+type Organization interface {
+	Agent
+	IsOrganization()
+}
 
 // OrganizationConnection is a page of Organization nodes.
 type OrganizationConnection struct{ core.Conn }
@@ -2843,6 +2852,15 @@ func (c *OrganizationConnection) Nodes() []Organization {
 
 // Agency is a node of the class Agency.
 type Agency struct{ core.Base }
+
+// IsEntity marks Agency as a Entity.
+func (*Agency) IsEntity() {}
+
+// IsAgent marks Agency as a Agent.
+func (*Agency) IsAgent() {}
+
+// IsOrganization marks Agency as a Organization.
+func (*Agency) IsOrganization() {}
 
 func (x *Agency) Name() *string          { return x.P().Str("name") }
 func (x *Agency) Description() *string   { return x.P().Str("description") }
@@ -2891,6 +2909,15 @@ func (c *AgencyConnection) Nodes() []*Agency {
 // Operator is a node of the class Operator.
 type Operator struct{ core.Base }
 
+// IsEntity marks Operator as a Entity.
+func (*Operator) IsEntity() {}
+
+// IsAgent marks Operator as a Agent.
+func (*Operator) IsAgent() {}
+
+// IsOrganization marks Operator as a Organization.
+func (*Operator) IsOrganization() {}
+
 func (x *Operator) Name() *string          { return x.P().Str("name") }
 func (x *Operator) Description() *string   { return x.P().Str("description") }
 func (x *Operator) ExternalIds() []string  { return x.P().StrList("externalIds") }
@@ -2935,6 +2962,12 @@ func (c *OperatorConnection) Nodes() []*Operator {
 // Person is a node of the class Person.
 type Person struct{ core.Base }
 
+// IsEntity marks Person as a Entity.
+func (*Person) IsEntity() {}
+
+// IsAgent marks Person as a Agent.
+func (*Person) IsAgent() {}
+
 func (x *Person) Name() *string          { return x.P().Str("name") }
 func (x *Person) Description() *string   { return x.P().Str("description") }
 func (x *Person) ExternalIds() []string  { return x.P().StrList("externalIds") }
@@ -2975,7 +3008,10 @@ func (c *PersonConnection) Nodes() []*Person {
 }
 
 // Place is the GraphQL interface of the abstract class Place.
-type Place interface{ core.Object }
+type Place interface {
+	Entity
+	IsPlace()
+}
 
 // PlaceConnection is a page of Place nodes.
 type PlaceConnection struct{ core.Conn }
@@ -3019,7 +3055,10 @@ func (c *PlaceConnection) Nodes() []Place {
 }
 
 // AdministrativeArea is the GraphQL interface of the abstract class AdministrativeArea.
-type AdministrativeArea interface{ core.Object }
+type AdministrativeArea interface {
+	Place
+	IsAdministrativeArea()
+}
 
 // AdministrativeAreaConnection is a page of AdministrativeArea nodes.
 type AdministrativeAreaConnection struct{ core.Conn }
@@ -3067,6 +3106,15 @@ func (c *AdministrativeAreaConnection) Nodes() []AdministrativeArea {
 // City is a node of the class City.
 type City struct{ core.Base }
 
+// IsEntity marks City as a Entity.
+func (*City) IsEntity() {}
+
+// IsPlace marks City as a Place.
+func (*City) IsPlace() {}
+
+// IsAdministrativeArea marks City as a AdministrativeArea.
+func (*City) IsAdministrativeArea() {}
+
 func (x *City) Name() *string          { return x.P().Str("name") }
 func (x *City) Description() *string   { return x.P().Str("description") }
 func (x *City) ExternalIds() []string  { return x.P().StrList("externalIds") }
@@ -3113,6 +3161,15 @@ func (c *CityConnection) Nodes() []*City {
 // District is a node of the class District.
 type District struct{ core.Base }
 
+// IsEntity marks District as a Entity.
+func (*District) IsEntity() {}
+
+// IsPlace marks District as a Place.
+func (*District) IsPlace() {}
+
+// IsAdministrativeArea marks District as a AdministrativeArea.
+func (*District) IsAdministrativeArea() {}
+
 func (x *District) Name() *string          { return x.P().Str("name") }
 func (x *District) Description() *string   { return x.P().Str("description") }
 func (x *District) ExternalIds() []string  { return x.P().StrList("externalIds") }
@@ -3158,6 +3215,15 @@ func (c *DistrictConnection) Nodes() []*District {
 
 // Neighbourhood is a node of the class Neighbourhood.
 type Neighbourhood struct{ core.Base }
+
+// IsEntity marks Neighbourhood as a Entity.
+func (*Neighbourhood) IsEntity() {}
+
+// IsPlace marks Neighbourhood as a Place.
+func (*Neighbourhood) IsPlace() {}
+
+// IsAdministrativeArea marks Neighbourhood as a AdministrativeArea.
+func (*Neighbourhood) IsAdministrativeArea() {}
 
 func (x *Neighbourhood) Name() *string          { return x.P().Str("name") }
 func (x *Neighbourhood) Description() *string   { return x.P().Str("description") }
@@ -3206,6 +3272,12 @@ func (c *NeighbourhoodConnection) Nodes() []*Neighbourhood {
 // Street is a node of the class Street.
 type Street struct{ core.Base }
 
+// IsEntity marks Street as a Entity.
+func (*Street) IsEntity() {}
+
+// IsPlace marks Street as a Place.
+func (*Street) IsPlace() {}
+
 func (x *Street) Name() *string          { return x.P().Str("name") }
 func (x *Street) Description() *string   { return x.P().Str("description") }
 func (x *Street) ExternalIds() []string  { return x.P().StrList("externalIds") }
@@ -3252,6 +3324,12 @@ func (c *StreetConnection) Nodes() []*Street {
 
 // Address is a node of the class Address.
 type Address struct{ core.Base }
+
+// IsEntity marks Address as a Entity.
+func (*Address) IsEntity() {}
+
+// IsPlace marks Address as a Place.
+func (*Address) IsPlace() {}
 
 func (x *Address) Name() *string          { return x.P().Str("name") }
 func (x *Address) Description() *string   { return x.P().Str("description") }
@@ -3300,6 +3378,12 @@ func (c *AddressConnection) Nodes() []*Address {
 
 // Stop is a node of the class Stop.
 type Stop struct{ core.Base }
+
+// IsEntity marks Stop as a Entity.
+func (*Stop) IsEntity() {}
+
+// IsPlace marks Stop as a Place.
+func (*Stop) IsPlace() {}
 
 func (x *Stop) Name() *string          { return x.P().Str("name") }
 func (x *Stop) Description() *string   { return x.P().Str("description") }
@@ -3351,7 +3435,10 @@ func (c *StopConnection) Nodes() []*Stop {
 }
 
 // Facility is the GraphQL interface of the abstract class Facility.
-type Facility interface{ core.Object }
+type Facility interface {
+	Place
+	IsFacility()
+}
 
 // FacilityConnection is a page of Facility nodes.
 type FacilityConnection struct{ core.Conn }
@@ -3396,6 +3483,15 @@ func (c *FacilityConnection) Nodes() []Facility {
 
 // School is a node of the class School.
 type School struct{ core.Base }
+
+// IsEntity marks School as a Entity.
+func (*School) IsEntity() {}
+
+// IsPlace marks School as a Place.
+func (*School) IsPlace() {}
+
+// IsFacility marks School as a Facility.
+func (*School) IsFacility() {}
 
 func (x *School) Name() *string          { return x.P().Str("name") }
 func (x *School) Description() *string   { return x.P().Str("description") }
@@ -3447,6 +3543,15 @@ func (c *SchoolConnection) Nodes() []*School {
 // Hospital is a node of the class Hospital.
 type Hospital struct{ core.Base }
 
+// IsEntity marks Hospital as a Entity.
+func (*Hospital) IsEntity() {}
+
+// IsPlace marks Hospital as a Place.
+func (*Hospital) IsPlace() {}
+
+// IsFacility marks Hospital as a Facility.
+func (*Hospital) IsFacility() {}
+
 func (x *Hospital) Name() *string          { return x.P().Str("name") }
 func (x *Hospital) Description() *string   { return x.P().Str("description") }
 func (x *Hospital) ExternalIds() []string  { return x.P().StrList("externalIds") }
@@ -3496,6 +3601,15 @@ func (c *HospitalConnection) Nodes() []*Hospital {
 
 // PoliceStation is a node of the class PoliceStation.
 type PoliceStation struct{ core.Base }
+
+// IsEntity marks PoliceStation as a Entity.
+func (*PoliceStation) IsEntity() {}
+
+// IsPlace marks PoliceStation as a Place.
+func (*PoliceStation) IsPlace() {}
+
+// IsFacility marks PoliceStation as a Facility.
+func (*PoliceStation) IsFacility() {}
 
 func (x *PoliceStation) Name() *string          { return x.P().Str("name") }
 func (x *PoliceStation) Description() *string   { return x.P().Str("description") }
@@ -3549,6 +3663,15 @@ func (c *PoliceStationConnection) Nodes() []*PoliceStation {
 // FireStation is a node of the class FireStation.
 type FireStation struct{ core.Base }
 
+// IsEntity marks FireStation as a Entity.
+func (*FireStation) IsEntity() {}
+
+// IsPlace marks FireStation as a Place.
+func (*FireStation) IsPlace() {}
+
+// IsFacility marks FireStation as a Facility.
+func (*FireStation) IsFacility() {}
+
 func (x *FireStation) Name() *string          { return x.P().Str("name") }
 func (x *FireStation) Description() *string   { return x.P().Str("description") }
 func (x *FireStation) ExternalIds() []string  { return x.P().StrList("externalIds") }
@@ -3599,6 +3722,15 @@ func (c *FireStationConnection) Nodes() []*FireStation {
 // Park is a node of the class Park.
 type Park struct{ core.Base }
 
+// IsEntity marks Park as a Entity.
+func (*Park) IsEntity() {}
+
+// IsPlace marks Park as a Place.
+func (*Park) IsPlace() {}
+
+// IsFacility marks Park as a Facility.
+func (*Park) IsFacility() {}
+
 func (x *Park) Name() *string          { return x.P().Str("name") }
 func (x *Park) Description() *string   { return x.P().Str("description") }
 func (x *Park) ExternalIds() []string  { return x.P().StrList("externalIds") }
@@ -3647,6 +3779,15 @@ func (c *ParkConnection) Nodes() []*Park {
 
 // ParkingFacility is a node of the class ParkingFacility.
 type ParkingFacility struct{ core.Base }
+
+// IsEntity marks ParkingFacility as a Entity.
+func (*ParkingFacility) IsEntity() {}
+
+// IsPlace marks ParkingFacility as a Place.
+func (*ParkingFacility) IsPlace() {}
+
+// IsFacility marks ParkingFacility as a Facility.
+func (*ParkingFacility) IsFacility() {}
 
 func (x *ParkingFacility) Name() *string          { return x.P().Str("name") }
 func (x *ParkingFacility) Description() *string   { return x.P().Str("description") }
@@ -3700,6 +3841,15 @@ func (c *ParkingFacilityConnection) Nodes() []*ParkingFacility {
 
 // UtilityFacility is a node of the class UtilityFacility.
 type UtilityFacility struct{ core.Base }
+
+// IsEntity marks UtilityFacility as a Entity.
+func (*UtilityFacility) IsEntity() {}
+
+// IsPlace marks UtilityFacility as a Place.
+func (*UtilityFacility) IsPlace() {}
+
+// IsFacility marks UtilityFacility as a Facility.
+func (*UtilityFacility) IsFacility() {}
 
 func (x *UtilityFacility) Name() *string          { return x.P().Str("name") }
 func (x *UtilityFacility) Description() *string   { return x.P().Str("description") }
@@ -3756,6 +3906,15 @@ func (c *UtilityFacilityConnection) Nodes() []*UtilityFacility {
 // CivicOffice is a node of the class CivicOffice.
 type CivicOffice struct{ core.Base }
 
+// IsEntity marks CivicOffice as a Entity.
+func (*CivicOffice) IsEntity() {}
+
+// IsPlace marks CivicOffice as a Place.
+func (*CivicOffice) IsPlace() {}
+
+// IsFacility marks CivicOffice as a Facility.
+func (*CivicOffice) IsFacility() {}
+
 func (x *CivicOffice) Name() *string          { return x.P().Str("name") }
 func (x *CivicOffice) Description() *string   { return x.P().Str("description") }
 func (x *CivicOffice) ExternalIds() []string  { return x.P().StrList("externalIds") }
@@ -3805,6 +3964,15 @@ func (c *CivicOfficeConnection) Nodes() []*CivicOffice {
 
 // BikeShareStation is a node of the class BikeShareStation.
 type BikeShareStation struct{ core.Base }
+
+// IsEntity marks BikeShareStation as a Entity.
+func (*BikeShareStation) IsEntity() {}
+
+// IsPlace marks BikeShareStation as a Place.
+func (*BikeShareStation) IsPlace() {}
+
+// IsFacility marks BikeShareStation as a Facility.
+func (*BikeShareStation) IsFacility() {}
 
 func (x *BikeShareStation) Name() *string          { return x.P().Str("name") }
 func (x *BikeShareStation) Description() *string   { return x.P().Str("description") }
@@ -3867,7 +4035,10 @@ func (c *BikeShareStationConnection) Nodes() []*BikeShareStation {
 }
 
 // Asset is the GraphQL interface of the abstract class Asset.
-type Asset interface{ core.Object }
+type Asset interface {
+	Entity
+	IsAsset()
+}
 
 // AssetConnection is a page of Asset nodes.
 type AssetConnection struct{ core.Conn }
@@ -3912,6 +4083,12 @@ func (c *AssetConnection) Nodes() []Asset {
 
 // StreetLight is a node of the class StreetLight.
 type StreetLight struct{ core.Base }
+
+// IsEntity marks StreetLight as a Entity.
+func (*StreetLight) IsEntity() {}
+
+// IsAsset marks StreetLight as a Asset.
+func (*StreetLight) IsAsset() {}
 
 func (x *StreetLight) Name() *string           { return x.P().Str("name") }
 func (x *StreetLight) Description() *string    { return x.P().Str("description") }
@@ -3975,6 +4152,12 @@ func (c *StreetLightConnection) Nodes() []*StreetLight {
 // TrafficSignal is a node of the class TrafficSignal.
 type TrafficSignal struct{ core.Base }
 
+// IsEntity marks TrafficSignal as a Entity.
+func (*TrafficSignal) IsEntity() {}
+
+// IsAsset marks TrafficSignal as a Asset.
+func (*TrafficSignal) IsAsset() {}
+
 func (x *TrafficSignal) Name() *string           { return x.P().Str("name") }
 func (x *TrafficSignal) Description() *string    { return x.P().Str("description") }
 func (x *TrafficSignal) ExternalIds() []string   { return x.P().StrList("externalIds") }
@@ -4029,6 +4212,12 @@ func (c *TrafficSignalConnection) Nodes() []*TrafficSignal {
 
 // WasteContainer is a node of the class WasteContainer.
 type WasteContainer struct{ core.Base }
+
+// IsEntity marks WasteContainer as a Entity.
+func (*WasteContainer) IsEntity() {}
+
+// IsAsset marks WasteContainer as a Asset.
+func (*WasteContainer) IsAsset() {}
 
 func (x *WasteContainer) Name() *string           { return x.P().Str("name") }
 func (x *WasteContainer) Description() *string    { return x.P().Str("description") }
@@ -4086,6 +4275,12 @@ func (c *WasteContainerConnection) Nodes() []*WasteContainer {
 
 // ParkingSpot is a node of the class ParkingSpot.
 type ParkingSpot struct{ core.Base }
+
+// IsEntity marks ParkingSpot as a Entity.
+func (*ParkingSpot) IsEntity() {}
+
+// IsAsset marks ParkingSpot as a Asset.
+func (*ParkingSpot) IsAsset() {}
 
 func (x *ParkingSpot) Name() *string           { return x.P().Str("name") }
 func (x *ParkingSpot) Description() *string    { return x.P().Str("description") }
@@ -4149,6 +4344,12 @@ func (c *ParkingSpotConnection) Nodes() []*ParkingSpot {
 // Vehicle is a node of the class Vehicle.
 type Vehicle struct{ core.Base }
 
+// IsEntity marks Vehicle as a Entity.
+func (*Vehicle) IsEntity() {}
+
+// IsAsset marks Vehicle as a Asset.
+func (*Vehicle) IsAsset() {}
+
 func (x *Vehicle) Name() *string           { return x.P().Str("name") }
 func (x *Vehicle) Description() *string    { return x.P().Str("description") }
 func (x *Vehicle) ExternalIds() []string   { return x.P().StrList("externalIds") }
@@ -4202,7 +4403,10 @@ func (c *VehicleConnection) Nodes() []*Vehicle {
 }
 
 // Device is the GraphQL interface of the abstract class Device.
-type Device interface{ core.Object }
+type Device interface {
+	Asset
+	IsDevice()
+}
 
 // DeviceConnection is a page of Device nodes.
 type DeviceConnection struct{ core.Conn }
@@ -4247,6 +4451,15 @@ func (c *DeviceConnection) Nodes() []Device {
 
 // Sensor is a node of the class Sensor.
 type Sensor struct{ core.Base }
+
+// IsEntity marks Sensor as a Entity.
+func (*Sensor) IsEntity() {}
+
+// IsAsset marks Sensor as a Asset.
+func (*Sensor) IsAsset() {}
+
+// IsDevice marks Sensor as a Device.
+func (*Sensor) IsDevice() {}
 
 func (x *Sensor) Name() *string           { return x.P().Str("name") }
 func (x *Sensor) Description() *string    { return x.P().Str("description") }
@@ -4304,6 +4517,15 @@ func (c *SensorConnection) Nodes() []*Sensor {
 
 // Camera is a node of the class Camera.
 type Camera struct{ core.Base }
+
+// IsEntity marks Camera as a Entity.
+func (*Camera) IsEntity() {}
+
+// IsAsset marks Camera as a Asset.
+func (*Camera) IsAsset() {}
+
+// IsDevice marks Camera as a Device.
+func (*Camera) IsDevice() {}
 
 func (x *Camera) Name() *string           { return x.P().Str("name") }
 func (x *Camera) Description() *string    { return x.P().Str("description") }
@@ -4363,6 +4585,15 @@ func (c *CameraConnection) Nodes() []*Camera {
 
 // WaterMeter is a node of the class WaterMeter.
 type WaterMeter struct{ core.Base }
+
+// IsEntity marks WaterMeter as a Entity.
+func (*WaterMeter) IsEntity() {}
+
+// IsAsset marks WaterMeter as a Asset.
+func (*WaterMeter) IsAsset() {}
+
+// IsDevice marks WaterMeter as a Device.
+func (*WaterMeter) IsDevice() {}
 
 func (x *WaterMeter) Name() *string           { return x.P().Str("name") }
 func (x *WaterMeter) Description() *string    { return x.P().Str("description") }
@@ -4424,6 +4655,15 @@ func (c *WaterMeterConnection) Nodes() []*WaterMeter {
 // EnergyMeter is a node of the class EnergyMeter.
 type EnergyMeter struct{ core.Base }
 
+// IsEntity marks EnergyMeter as a Entity.
+func (*EnergyMeter) IsEntity() {}
+
+// IsAsset marks EnergyMeter as a Asset.
+func (*EnergyMeter) IsAsset() {}
+
+// IsDevice marks EnergyMeter as a Device.
+func (*EnergyMeter) IsDevice() {}
+
 func (x *EnergyMeter) Name() *string           { return x.P().Str("name") }
 func (x *EnergyMeter) Description() *string    { return x.P().Str("description") }
 func (x *EnergyMeter) ExternalIds() []string   { return x.P().StrList("externalIds") }
@@ -4484,6 +4724,9 @@ func (c *EnergyMeterConnection) Nodes() []*EnergyMeter {
 // Route is a node of the class Route.
 type Route struct{ core.Base }
 
+// IsEntity marks Route as a Entity.
+func (*Route) IsEntity() {}
+
 func (x *Route) Name() *string          { return x.P().Str("name") }
 func (x *Route) Description() *string   { return x.P().Str("description") }
 func (x *Route) ExternalIds() []string  { return x.P().StrList("externalIds") }
@@ -4529,6 +4772,9 @@ func (c *RouteConnection) Nodes() []*Route {
 // Trip is a node of the class Trip.
 type Trip struct{ core.Base }
 
+// IsEntity marks Trip as a Entity.
+func (*Trip) IsEntity() {}
+
 func (x *Trip) Name() *string          { return x.P().Str("name") }
 func (x *Trip) Description() *string   { return x.P().Str("description") }
 func (x *Trip) ExternalIds() []string  { return x.P().StrList("externalIds") }
@@ -4573,6 +4819,9 @@ func (c *TripConnection) Nodes() []*Trip {
 
 // VehiclePosition is a node of the class VehiclePosition.
 type VehiclePosition struct{ core.Base }
+
+// IsEntity marks VehiclePosition as a Entity.
+func (*VehiclePosition) IsEntity() {}
 
 func (x *VehiclePosition) Name() *string          { return x.P().Str("name") }
 func (x *VehiclePosition) Description() *string   { return x.P().Str("description") }
@@ -4630,6 +4879,9 @@ func (c *VehiclePositionConnection) Nodes() []*VehiclePosition {
 // ObservableProperty is a node of the class ObservableProperty.
 type ObservableProperty struct{ core.Base }
 
+// IsEntity marks ObservableProperty as a Entity.
+func (*ObservableProperty) IsEntity() {}
+
 func (x *ObservableProperty) Name() *string            { return x.P().Str("name") }
 func (x *ObservableProperty) Description() *string     { return x.P().Str("description") }
 func (x *ObservableProperty) ExternalIds() []string    { return x.P().StrList("externalIds") }
@@ -4675,6 +4927,9 @@ func (c *ObservablePropertyConnection) Nodes() []*ObservableProperty {
 
 // Datastream is a node of the class Datastream.
 type Datastream struct{ core.Base }
+
+// IsEntity marks Datastream as a Entity.
+func (*Datastream) IsEntity() {}
 
 func (x *Datastream) Name() *string          { return x.P().Str("name") }
 func (x *Datastream) Description() *string   { return x.P().Str("description") }
@@ -4729,6 +4984,9 @@ func (c *DatastreamConnection) Nodes() []*Datastream {
 // Observation is a node of the class Observation.
 type Observation struct{ core.Base }
 
+// IsEntity marks Observation as a Entity.
+func (*Observation) IsEntity() {}
+
 func (x *Observation) Name() *string              { return x.P().Str("name") }
 func (x *Observation) Description() *string       { return x.P().Str("description") }
 func (x *Observation) ExternalIds() []string      { return x.P().StrList("externalIds") }
@@ -4780,7 +5038,10 @@ func (c *ObservationConnection) Nodes() []*Observation {
 }
 
 // Event is the GraphQL interface of the abstract class Event.
-type Event interface{ core.Object }
+type Event interface {
+	Entity
+	IsEvent()
+}
 
 // EventConnection is a page of Event nodes.
 type EventConnection struct{ core.Conn }
@@ -4825,6 +5086,12 @@ func (c *EventConnection) Nodes() []Event {
 
 // Incident is a node of the class Incident.
 type Incident struct{ core.Base }
+
+// IsEntity marks Incident as a Entity.
+func (*Incident) IsEntity() {}
+
+// IsEvent marks Incident as a Event.
+func (*Incident) IsEvent() {}
 
 func (x *Incident) Name() *string                    { return x.P().Str("name") }
 func (x *Incident) Description() *string             { return x.P().Str("description") }
@@ -4889,6 +5156,12 @@ func (c *IncidentConnection) Nodes() []*Incident {
 // Emergency is a node of the class Emergency.
 type Emergency struct{ core.Base }
 
+// IsEntity marks Emergency as a Entity.
+func (*Emergency) IsEntity() {}
+
+// IsEvent marks Emergency as a Event.
+func (*Emergency) IsEvent() {}
+
 func (x *Emergency) Name() *string                    { return x.P().Str("name") }
 func (x *Emergency) Description() *string             { return x.P().Str("description") }
 func (x *Emergency) ExternalIds() []string            { return x.P().StrList("externalIds") }
@@ -4947,6 +5220,12 @@ func (c *EmergencyConnection) Nodes() []*Emergency {
 
 // ServiceRequest is a node of the class ServiceRequest.
 type ServiceRequest struct{ core.Base }
+
+// IsEntity marks ServiceRequest as a Entity.
+func (*ServiceRequest) IsEntity() {}
+
+// IsEvent marks ServiceRequest as a Event.
+func (*ServiceRequest) IsEvent() {}
 
 func (x *ServiceRequest) Name() *string          { return x.P().Str("name") }
 func (x *ServiceRequest) Description() *string   { return x.P().Str("description") }
@@ -5014,6 +5293,12 @@ func (c *ServiceRequestConnection) Nodes() []*ServiceRequest {
 // Alert is a node of the class Alert.
 type Alert struct{ core.Base }
 
+// IsEntity marks Alert as a Entity.
+func (*Alert) IsEntity() {}
+
+// IsEvent marks Alert as a Event.
+func (*Alert) IsEvent() {}
+
 func (x *Alert) Name() *string                    { return x.P().Str("name") }
 func (x *Alert) Description() *string             { return x.P().Str("description") }
 func (x *Alert) ExternalIds() []string            { return x.P().StrList("externalIds") }
@@ -5071,6 +5356,12 @@ func (c *AlertConnection) Nodes() []*Alert {
 
 // PlannedWork is a node of the class PlannedWork.
 type PlannedWork struct{ core.Base }
+
+// IsEntity marks PlannedWork as a Entity.
+func (*PlannedWork) IsEntity() {}
+
+// IsEvent marks PlannedWork as a Event.
+func (*PlannedWork) IsEvent() {}
 
 func (x *PlannedWork) Name() *string          { return x.P().Str("name") }
 func (x *PlannedWork) Description() *string   { return x.P().Str("description") }
@@ -5138,6 +5429,9 @@ func (c *PlannedWorkConnection) Nodes() []*PlannedWork {
 // StatusChange is a node of the class StatusChange.
 type StatusChange struct{ core.Base }
 
+// IsEntity marks StatusChange as a Entity.
+func (*StatusChange) IsEntity() {}
+
 func (x *StatusChange) Name() *string          { return x.P().Str("name") }
 func (x *StatusChange) Description() *string   { return x.P().Str("description") }
 func (x *StatusChange) ExternalIds() []string  { return x.P().StrList("externalIds") }
@@ -5184,6 +5478,9 @@ func (c *StatusChangeConnection) Nodes() []*StatusChange {
 
 // Service is a node of the class Service.
 type Service struct{ core.Base }
+
+// IsEntity marks Service as a Entity.
+func (*Service) IsEntity() {}
 
 func (x *Service) Name() *string          { return x.P().Str("name") }
 func (x *Service) Description() *string   { return x.P().Str("description") }
@@ -5232,6 +5529,9 @@ func (c *ServiceConnection) Nodes() []*Service {
 // Source is a node of the class Source.
 type Source struct{ core.Base }
 
+// IsEntity marks Source as a Entity.
+func (*Source) IsEntity() {}
+
 func (x *Source) Name() *string          { return x.P().Str("name") }
 func (x *Source) Description() *string   { return x.P().Str("description") }
 func (x *Source) ExternalIds() []string  { return x.P().StrList("externalIds") }
@@ -5273,6 +5573,9 @@ func (c *SourceConnection) Nodes() []*Source {
 
 // Dataset is a node of the class Dataset.
 type Dataset struct{ core.Base }
+
+// IsEntity marks Dataset as a Entity.
+func (*Dataset) IsEntity() {}
 
 func (x *Dataset) Name() *string            { return x.P().Str("name") }
 func (x *Dataset) Description() *string     { return x.P().Str("description") }
@@ -5318,6 +5621,9 @@ func (c *DatasetConnection) Nodes() []*Dataset {
 // Connector is a node of the class Connector.
 type Connector struct{ core.Base }
 
+// IsEntity marks Connector as a Entity.
+func (*Connector) IsEntity() {}
+
 func (x *Connector) Name() *string           { return x.P().Str("name") }
 func (x *Connector) Description() *string    { return x.P().Str("description") }
 func (x *Connector) ExternalIds() []string   { return x.P().StrList("externalIds") }
@@ -5362,6 +5668,9 @@ func (c *ConnectorConnection) Nodes() []*Connector {
 
 // IngestRun is a node of the class IngestRun.
 type IngestRun struct{ core.Base }
+
+// IsEntity marks IngestRun as a Entity.
+func (*IngestRun) IsEntity() {}
 
 func (x *IngestRun) Name() *string          { return x.P().Str("name") }
 func (x *IngestRun) Description() *string   { return x.P().Str("description") }

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cityhub/cityhub/demo"
+	"github.com/cityhub/cityhub/graph/sqlite"
+	"github.com/cityhub/cityhub/resolvers/core"
+	"github.com/cityhub/cityhub/server"
+	"github.com/cityhub/cityhub/web"
+)
+
+// serveFlags are the flags of `cityhub serve`; each overrides the config
+// file and the environment.
+type serveFlags struct {
+	config string
+}
+
+func newServeCmd(e *env) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the GraphQL API (and GraphiQL on /) over the city knowledge graph",
+		Long: `Serve the GraphQL API over the city knowledge graph.
+
+Settings come from the config file (cityhub.yaml by default), then the
+CITYHUB_* environment variables, then these flags, each overriding the one
+before. At start-up the connectors listed in the config are run (the demo
+config loads the Cambridge, Massachusetts demo city); /readyz answers 503
+until they have finished.
+
+Endpoints: POST/GET /graphql, GET / (GraphiQL, offline), GET /healthz,
+GET /readyz.
+
+Environment variables:
+` + envHelp(),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := LoadConfig(f.config, cmd.Flags().Changed("config"))
+			if err != nil {
+				return err
+			}
+			if err := cfg.ApplyEnv(e.getenv); err != nil {
+				return err
+			}
+			var flagErr error
+			cmd.Flags().Visit(func(fl *pflag.Flag) {
+				if field, ok := flagFields[fl.Name]; ok && flagErr == nil {
+					if err := cfg.set(field, fl.Value.String()); err != nil {
+						flagErr = fmt.Errorf("--%s: %w", fl.Name, err)
+					}
+				}
+			})
+			if flagErr != nil {
+				return flagErr
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, e)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.config, "config", "c", "cityhub.yaml", "config file (YAML); missing is fine unless given explicitly")
+	fl.String("listen", "", "HTTP listen address, e.g. 127.0.0.1:8080 (config: listen)")
+	fl.String("data-dir", "", "directory for the embedded store and dead letters (config: data_dir)")
+	fl.String("store", "", "store backend: sqlite (config: store)")
+	fl.String("ontology", "", "ontology file; empty for the built-in city ontology (config: ontology)")
+	fl.String("connectors", "", "comma-separated connector files to run at start-up (config: connectors)")
+	fl.String("load-on-start", "", "run connectors at start-up: always, if-empty or never (config: load_on_start)")
+	fl.String("log-level", "", "log level: debug, info, warn or error (config: log_level)")
+	fl.String("log-format", "", "log format: text or json (config: log_format)")
+	fl.String("max-first", "", "largest page size a query may ask for (config: graphql.max_first)")
+	fl.String("request-timeout", "", "GraphQL request timeout, e.g. 30s (config: graphql.request_timeout)")
+	return cmd
+}
+
+// flagFields maps serve flags to config fields.
+var flagFields = map[string]string{
+	"listen": "listen", "data-dir": "data_dir", "store": "store", "ontology": "ontology",
+	"connectors": "connectors", "load-on-start": "load_on_start", "log-level": "log_level",
+	"log-format": "log_format", "max-first": "graphql.max_first", "request-timeout": "graphql.request_timeout",
+}
+
+func envHelp() string {
+	s := ""
+	for _, e := range envOverrides {
+		s += fmt.Sprintf("  %-24s %s (config: %s)\n", e.Name, e.Help, e.Field)
+	}
+	return s
+}
+
+func serve(ctx context.Context, cfg Config, e *env) error {
+	log := newLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
+	ont, err := loadOntology(cfg.Ontology)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	sc := sqlite.DefaultConfig()
+	sc.Path = filepath.Join(cfg.DataDir, "cityhub.db")
+	store, err := sqlite.Open(ctx, sc, ont, sqlite.WithLogger(log.With("component", "store")))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	ec := core.DefaultConfig()
+	ec.DefaultFirst, ec.MaxFirst, ec.BatchWait = cfg.GraphQL.DefaultFirst, cfg.GraphQL.MaxFirst, time.Duration(cfg.GraphQL.BatchWait)
+	engine := core.NewEngine(store, ont, ec, log.With("component", "graphql"))
+
+	scfg := server.DefaultConfig()
+	scfg.RequestTimeout = time.Duration(cfg.GraphQL.RequestTimeout)
+	scfg.MaxBodyBytes = cfg.GraphQL.MaxBodyBytes
+	scfg.Introspection = cfg.GraphQL.Introspection
+	scfg.GraphiQL = cfg.GraphQL.GraphiQL
+	wc := web.DefaultConfig()
+	wc.DefaultQuery = demo.CrossDomainQuery
+	srv := server.New(scfg, engine, store, web.Handler(wc), log)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	url := "http://" + ln.Addr().String() + "/"
+	log.Info("cityhub serving", "url", url, "graphql", url+"graphql", "store", sc.Path)
+	fmt.Fprintf(e.stdout, "cityhub is serving %s (GraphiQL) and %sgraphql\n", url, url)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	})
+	g.Go(func() error {
+		if len(cfg.Connectors) == 0 || cfg.LoadOnStart == "never" {
+			return nil
+		}
+		srv.SetNotReady("running start-up connectors")
+		// A failing source must not take the API down: the failure is
+		// logged with its reason and the store keeps what it had.
+		if err := runStartupConnectors(gctx, cfg, ont, store, log); err != nil && gctx.Err() == nil {
+			log.Error("start-up connectors failed; serving what the store holds", "err", err)
+		}
+		srv.SetNotReady("")
+		return nil
+	})
+	err = g.Wait()
+	log.Info("cityhub stopped")
+	return err
+}

@@ -1,0 +1,260 @@
+// Package e2e tests cityhub as a user meets it: the real binary, started on
+// a random loopback port with the demo configuration and a fresh data
+// directory, queried over HTTP.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the cityhub binary built once for the package.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cityhub-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "cityhub")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/cityhub")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build cityhub:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Server is a running cityhub process.
+type Server struct {
+	URL string
+	cmd *exec.Cmd
+	log *bytes.Buffer
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// MustStart starts cityhub serve from the repository root with extra flags
+// and waits until /readyz answers 200.
+func MustStart(t testing.TB, dataDir string, args ...string) *Server {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s := &Server{URL: "http://" + addr, log: &bytes.Buffer{}}
+	s.cmd = exec.Command(binary, append([]string{"serve", "--listen", addr, "--data-dir", dataDir}, args...)...)
+	s.cmd.Dir = ".."
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = s.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = s.cmd.Process.Kill()
+			t.Errorf("cityhub did not stop on SIGTERM\n%s", s.log)
+		}
+	})
+	deadline := time.Now().Add(4 * time.Minute)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(s.URL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		if s.cmd.ProcessState != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("cityhub did not become ready\n%s", s.log)
+	return nil
+}
+
+// Response is a GraphQL response.
+type Response struct {
+	Status int
+	Data   map[string]any `json:"data"`
+	Errors []struct {
+		Message    string           `json:"message"`
+		Locations  []map[string]int `json:"locations"`
+		Path       []any            `json:"path"`
+		Extensions map[string]any   `json:"extensions"`
+	} `json:"errors"`
+	Raw string
+}
+
+// MustQuery posts a query and decodes the response.
+func (s *Server) MustQuery(t testing.TB, query string, vars map[string]any) Response {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST /graphql: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := Response{Status: resp.StatusCode, Raw: string(raw)}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatalf("response is not JSON (status %d): %v\n%s", resp.StatusCode, err, raw)
+	}
+	return r
+}
+
+// at walks a decoded JSON value along a path of keys and indexes.
+func at(v any, path ...any) any {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, _ := v.(map[string]any)
+			v = m[k]
+		case int:
+			l, _ := v.([]any)
+			if k >= len(l) {
+				return nil
+			}
+			v = l[k]
+		}
+	}
+	return v
+}
+
+func mustRead(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestServeDemoCity(t *testing.T) {
+	s := MustStart(t, t.TempDir())
+
+	t.Run("cross-domain query answers with real rows", func(t *testing.T) {
+		r := s.MustQuery(t, mustRead(t, "../demo/cambridge/cross-domain.graphql"), nil)
+		if len(r.Errors) > 0 {
+			t.Fatalf("errors: %s", r.Raw)
+		}
+		hood := at(r.Data, "neighbourhoods", "nodes", 0)
+		if at(hood, "name") != "Cambridgeport" {
+			t.Fatalf("neighbourhood = %v, want Cambridgeport\n%s", at(hood, "name"), r.Raw)
+		}
+		total, _ := at(hood, "crashes", "totalCount").(float64)
+		crashes, _ := at(hood, "crashes", "nodes").([]any)
+		if total < 100 || len(crashes) == 0 {
+			t.Fatalf("crashes in Cambridgeport: total %v, page %d; want hundreds\n%s", total, len(crashes), r.Raw)
+		}
+		for _, want := range []string{"nearestSignal", "nearestLight", "parking", "bikeShare", "trafficCount"} {
+			found := false
+			for _, c := range crashes {
+				if edges, _ := at(c, want, "edges").([]any); len(edges) > 0 {
+					found = true
+					if d, _ := at(edges[0], "distanceMeters").(float64); d <= 0 {
+						t.Errorf("%s: distance %v", want, d)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("no crash has %s\n%s", want, r.Raw)
+			}
+		}
+	})
+
+	badInput := []struct {
+		name       string
+		query      string
+		vars       map[string]any
+		wantMsg    string
+		wantArg    string // extensions.argument, when the error is about an argument
+		wantLocate bool   // the error carries a location
+	}{
+		{name: "malformed query", query: `{ streetLights { totalCount }`, wantMsg: "Expected Name, found <EOF>", wantLocate: true},
+		{name: "unknown field", query: `{ streetLights { totalCount wattage } }`, wantMsg: `Cannot query field "wattage"`, wantLocate: true},
+		{name: "unknown class", query: `{ unicorns { totalCount } }`, wantMsg: `Cannot query field "unicorns" on type "Query"`, wantLocate: true},
+		{name: "latitude 200", query: `{ streetLights(where: {near: {lat: 200, lon: -71.1, meters: 50}}) { totalCount } }`, wantMsg: "latitude 200 is outside [-90, 90]", wantArg: "where.near.lat"},
+		{name: "latitude 200 in a variable", query: `query($w: StreetLightWhere) { streetLights(where: $w) { totalCount } }`,
+			vars: map[string]any{"w": map[string]any{"within": map[string]any{"minLat": 42, "minLon": -72, "maxLat": 200, "maxLon": -71}}}, wantMsg: "latitude 200 is outside", wantArg: "where.within.maxLat"},
+		{name: "negative first", query: `{ streetLights(first: -1) { totalCount } }`, wantMsg: "must not be negative", wantArg: "first"},
+		{name: "nested negative first", query: `{ neighbourhoods { nodes { contains(first: -5) { totalCount } } } }`, wantMsg: "must not be negative", wantArg: "contains.first"},
+		{name: "unknown enum", query: `{ streetLights(where: {status: {eq: BROKEN}}) { totalCount } }`, wantMsg: `Value "BROKEN" does not exist in "AssetStatus" enum`, wantLocate: true},
+		{name: "bad cursor", query: `{ streetLights(after: "not-a-cursor") { totalCount } }`, wantMsg: "cursor"},
+		{name: "bad date", query: `{ incidents(where: {reportedAt: {gt: "yesterday"}}) { totalCount } }`, wantMsg: `"yesterday" is not an RFC 3339 date-time`, wantArg: "where.reportedAt.gt"},
+	}
+	for _, tt := range badInput {
+		t.Run(tt.name, func(t *testing.T) {
+			r := s.MustQuery(t, tt.query, tt.vars)
+			if len(r.Errors) == 0 {
+				t.Fatalf("no error; response %s", r.Raw)
+			}
+			e := r.Errors[0]
+			if !strings.Contains(e.Message, tt.wantMsg) {
+				t.Errorf("message = %q, want it to contain %q", e.Message, tt.wantMsg)
+			}
+			if tt.wantArg != "" && e.Extensions["argument"] != tt.wantArg {
+				t.Errorf("extensions.argument = %v, want %q (%s)", e.Extensions["argument"], tt.wantArg, r.Raw)
+			}
+			if tt.wantLocate && len(e.Locations) == 0 {
+				t.Errorf("error has no location: %s", r.Raw)
+			}
+			if r.Status >= 500 {
+				t.Errorf("HTTP status %d for bad input", r.Status)
+			}
+		})
+	}
+
+	t.Run("still healthy after bad input", func(t *testing.T) {
+		resp, err := http.Get(s.URL + "/healthz")
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("healthz: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	})
+
+	t.Run("GraphiQL is served from the binary", func(t *testing.T) {
+		resp, err := http.Get(s.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		page, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "/assets/graphiql.js") {
+			t.Fatalf("GET / = %d\n%s", resp.StatusCode, page)
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") && !strings.Contains(csp, "script-src 'self'") {
+			t.Errorf("Content-Security-Policy = %q", csp)
+		}
+	})
+}
