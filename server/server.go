@@ -137,7 +137,10 @@ func (s *Server) limit(next http.Handler) http.Handler {
 // POST transports, a parsed-query cache, per-operation dataloaders, the
 // error presenter and panic recovery.
 func GraphQL(cfg Config, engine *core.Engine, log *slog.Logger) *handler.Server {
-	es := generated.NewExecutableSchema(generated.Config{Resolvers: &resolvers.Resolver{Engine: engine}})
+	es := generated.NewExecutableSchema(generated.Config{
+		Resolvers:  &resolvers.Resolver{Engine: engine},
+		Directives: generated.DirectiveRoot{Access: core.Access},
+	})
 	h := handler.New(es)
 	h.AddTransport(transport.Options{})
 	h.AddTransport(transport.GET{})

@@ -72,7 +72,7 @@ func DefaultConfig() Config {
 		LogFormat:   "text",
 		GraphQL: GraphQLConfig{
 			DefaultFirst: 20, MaxFirst: 1000, RequestTimeout: Duration(30 * time.Second),
-			MaxBodyBytes: 1 << 20, Introspection: true, GraphiQL: true, BatchWait: Duration(time.Millisecond),
+			MaxBodyBytes: 1 << 20, Introspection: true, GraphiQL: true, BatchWait: Duration(250 * time.Microsecond),
 		},
 	}
 }

@@ -178,6 +178,14 @@ func (w *sdlWriter) located() {
 	w.printf("}\n\n")
 }
 
+// access renders the @access directive of a sensitive property.
+func access(p *ontology.Property) string {
+	if p.Access == ontology.AccessPublic || p.Access == "" {
+		return ""
+	}
+	return " @access(role: " + strings.ToUpper(p.Access) + ")"
+}
+
 func propType(p *ontology.Property) string {
 	t := p.Type
 	if p.List {
@@ -228,7 +236,7 @@ func (w *sdlWriter) class(c *ontology.Class) {
 	w.printf("  id: ID!\n")
 	for _, p := range c.Props {
 		w.doc("  ", propDoc(p))
-		w.printf("  %s: %s\n", p.Name, propType(p))
+		w.printf("  %s: %s%s\n", p.Name, propType(p), access(p))
 	}
 	if c.Located() {
 		w.printf("  \"Representative WGS84 point (the centroid for areas and lines).\"\n  location: Point\n")
@@ -345,7 +353,7 @@ func (w *sdlWriter) relationConnections() {
 			w.printf("type %s {\n  cursor: String!\n  node: %s!\n", w.n.RelEdge(e), e.Target.Name)
 			for _, p := range e.Relation.Props {
 				w.doc("  ", propDoc(p))
-				w.printf("  %s: %s\n", p.Name, propType(p))
+				w.printf("  %s: %s%s\n", p.Name, propType(p), access(p))
 			}
 			w.printf("}\n\n")
 		}

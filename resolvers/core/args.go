@@ -80,7 +80,7 @@ func (a *Args) First(path string, first *int, def int) (int, error) {
 }
 
 // Order converts an orderBy argument.
-func (a *Args) Order(class *ontology.Class, path string, in []map[string]any) ([]graph.Order, error) {
+func (a *Args) Order(class *ontology.Class, role Role, path string, in []map[string]any) ([]graph.Order, error) {
 	var out []graph.Order
 	for i, o := range in {
 		p := fmt.Sprintf("%s[%d]", path, i)
@@ -91,6 +91,9 @@ func (a *Args) Order(class *ontology.Class, path string, in []map[string]any) ([
 		field, ok := a.orderFields[class.Name][fv]
 		if !ok {
 			return nil, inputErr(p+".field", "unknown order field %q for %s", fv, class.Name)
+		}
+		if err := allowed(class, role, p+".field", field); err != nil {
+			return nil, err
 		}
 		desc := false
 		switch d := fmt.Sprint(o["direction"]); d {
@@ -106,7 +109,7 @@ func (a *Args) Order(class *ontology.Class, path string, in []map[string]any) ([
 }
 
 // OrderField converts one order-field enum value (groupBy, field).
-func (a *Args) OrderField(class *ontology.Class, path string, v *string) (string, error) {
+func (a *Args) OrderField(class *ontology.Class, role Role, path string, v *string) (string, error) {
 	if v == nil {
 		return "", nil
 	}
@@ -114,12 +117,22 @@ func (a *Args) OrderField(class *ontology.Class, path string, v *string) (string
 	if !ok {
 		return "", inputErr(path, "unknown field %q for %s", *v, class.Name)
 	}
-	return f, nil
+	return f, allowed(class, role, path, f)
+}
+
+// allowed refuses filtering, ordering or grouping on a property the role
+// may not read: otherwise a caller could probe its values.
+func allowed(class *ontology.Class, role Role, path, field string) error {
+	p := class.Property(field)
+	if p == nil || p.Access == ontology.AccessPublic || role.Allows(Role(strings.ToUpper(p.Access))) {
+		return nil
+	}
+	return &ForbiddenError{Need: Role(strings.ToUpper(p.Access)), Have: role, Path: path}
 }
 
 // Where converts a where argument into a filter (nil when empty) and the
 // class it narrows to (class itself when the argument does not narrow).
-func (a *Args) Where(class *ontology.Class, path string, in map[string]any) (graph.Filter, *ontology.Class, error) {
+func (a *Args) Where(class *ontology.Class, role Role, path string, in map[string]any) (graph.Filter, *ontology.Class, error) {
 	if in == nil {
 		return nil, class, nil
 	}
@@ -139,7 +152,7 @@ func (a *Args) Where(class *ontology.Class, path string, in map[string]any) (gra
 		}
 		in = rest
 	}
-	f, err := a.where(target, path, in)
+	f, err := a.where(target, role, path, in)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -155,7 +168,7 @@ func sortedKeys(m map[string]any) []string {
 	return keys
 }
 
-func (a *Args) where(class *ontology.Class, path string, in map[string]any) (graph.Filter, error) {
+func (a *Args) where(class *ontology.Class, role Role, path string, in map[string]any) (graph.Filter, error) {
 	var and graph.And
 	for _, k := range sortedKeys(in) {
 		v := deref(in[k])
@@ -177,7 +190,7 @@ func (a *Args) where(class *ontology.Class, path string, in map[string]any) (gra
 				if !ok {
 					return nil, inputErr(fmt.Sprintf("%s[%d]", p, i), "expected an object")
 				}
-				sub, err := a.where(class, fmt.Sprintf("%s[%d]", p, i), m)
+				sub, err := a.where(class, role, fmt.Sprintf("%s[%d]", p, i), m)
 				if err != nil {
 					return nil, err
 				}
@@ -193,7 +206,7 @@ func (a *Args) where(class *ontology.Class, path string, in map[string]any) (gra
 			if !ok {
 				return nil, inputErr(p, "expected an object")
 			}
-			sub, err := a.where(class, p, m)
+			sub, err := a.where(class, role, p, m)
 			if err != nil {
 				return nil, err
 			}
@@ -249,6 +262,9 @@ func (a *Args) where(class *ontology.Class, path string, in map[string]any) (gra
 			prop := class.Property(k)
 			if prop == nil || !gen.Filterable(prop) {
 				return nil, inputErr(p, "%s has no filterable property %q", class.Name, k)
+			}
+			if err := allowed(class, role, p, prop.Name); err != nil {
+				return nil, err
 			}
 			f, err = cmps(p, prop.Name, prop.Type, prop.Enum, v)
 		}

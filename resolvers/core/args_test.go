@@ -52,7 +52,7 @@ func TestWhere(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, c, err := a.Where(ont.Class(tt.class), "where", tt.in)
+			got, c, err := a.Where(ont.Class(tt.class), RolePublic, "where", tt.in)
 			if err != nil {
 				t.Fatalf("Where: %v", err)
 			}
@@ -86,7 +86,7 @@ func TestWhereErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := a.Where(ont.Class(tt.class), "where", tt.in)
+			_, _, err := a.Where(ont.Class(tt.class), RolePublic, "where", tt.in)
 			var ie *InputError
 			if !errors.As(err, &ie) {
 				t.Fatalf("Where(%v) error = %v, want an InputError", tt.in, err)
@@ -117,7 +117,7 @@ func TestFirstAndOrder(t *testing.T) {
 	if n, _ := a.First("first", nil, 20); n != 20 {
 		t.Errorf("default first = %d", n)
 	}
-	got, err := a.Order(ont.Class("Incident"), "orderBy", []map[string]any{{"field": "REPORTED_AT", "direction": "DESC"}, {"field": "PROVENANCE_FETCHED_AT"}})
+	got, err := a.Order(ont.Class("Incident"), RolePublic, "orderBy", []map[string]any{{"field": "REPORTED_AT", "direction": "DESC"}, {"field": "PROVENANCE_FETCHED_AT"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,29 @@ func TestFirstAndOrder(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("order (-want +got):\n%s", diff)
 	}
-	if _, err := a.Order(ont.Class("Incident"), "orderBy", []map[string]any{{"field": "NOPE"}}); err == nil {
+	if _, err := a.Order(ont.Class("Incident"), RolePublic, "orderBy", []map[string]any{{"field": "NOPE"}}); err == nil {
 		t.Error("unknown order field accepted")
+	}
+}
+
+func TestRestrictedProperties(t *testing.T) {
+	ont := ontology.Default()
+	a := NewArgs(ont, 1000)
+	camera := ont.Class("Camera")
+	where := map[string]any{"streamRef": map[string]any{"startsWith": "rtsp://"}}
+	_, _, err := a.Where(camera, RolePublic, "where", where)
+	var fe *ForbiddenError
+	if !errors.As(err, &fe) || fe.Need != RoleOperator || fe.Path != "where.streamRef" {
+		t.Errorf("public filter on streamRef: err = %v, want ForbiddenError needing OPERATOR at where.streamRef", err)
+	}
+	if _, _, err := a.Where(camera, RoleOperator, "where", where); err != nil {
+		t.Errorf("operator filter on streamRef: %v", err)
+	}
+	if _, err := a.Order(camera, RoleApp, "orderBy", []map[string]any{{"field": "STREAM_REF"}}); !errors.As(err, &fe) {
+		t.Errorf("app ordering by streamRef: err = %v, want ForbiddenError", err)
+	}
+	group := "STREAM_REF"
+	if _, err := a.OrderField(camera, RolePublic, "groupBy", &group); !errors.As(err, &fe) {
+		t.Errorf("public grouping by streamRef: err = %v, want ForbiddenError", err)
 	}
 }

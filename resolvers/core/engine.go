@@ -115,11 +115,11 @@ func (e *Engine) Find(ctx context.Context, class string, where map[string]any, o
 		return Conn{}, err
 	}
 	q := graph.FindQuery{Count: wantsTotal(ctx)}
-	if q.Filter, c, err = e.args.Where(c, "where", where); err != nil {
+	if q.Filter, c, err = e.args.Where(c, RoleFrom(ctx), "where", where); err != nil {
 		return Conn{}, err
 	}
 	q.Class = c.Name
-	if q.Order, err = e.args.Order(c, "orderBy", orderBy); err != nil {
+	if q.Order, err = e.args.Order(c, RoleFrom(ctx), "orderBy", orderBy); err != nil {
 		return Conn{}, err
 	}
 	if q.First, err = e.args.First("first", first, e.cfg.DefaultFirst); err != nil {
@@ -128,14 +128,36 @@ func (e *Engine) Find(ctx context.Context, class string, where map[string]any, o
 	if after != nil {
 		q.After = *after
 	}
+	want := q.First
+	q.First = max(want, 1) // first: 0 asks for counts and paging info only
 	p, err := e.store.Find(ctx, q)
 	if err != nil {
 		return Conn{}, err
 	}
+	trim(p, want)
 	if l := loadersFrom(ctx); l != nil {
 		l.record(p.Nodes)
 	}
 	return Conn{Page: p}, nil
+}
+
+// trim cuts a page to its first n nodes (pages shared by loaders are copied
+// by the caller first).
+func trim(p *graph.Page, n int) {
+	if len(p.Nodes) <= n {
+		return
+	}
+	p.HasNext = true
+	p.Nodes = p.Nodes[:n]
+	if len(p.Cursors) > n {
+		p.Cursors = p.Cursors[:n]
+	}
+	if len(p.EdgeProps) > n {
+		p.EdgeProps = p.EdgeProps[:n]
+	}
+	if len(p.Distances) > n {
+		p.Distances = p.Distances[:n]
+	}
 }
 
 // Node loads any node by ID (nil when unknown).
@@ -194,13 +216,13 @@ func (e *Engine) Relation(ctx context.Context, obj Object, field string, where m
 	}
 	q := graph.NeighborQuery{Rel: end.Relation.Name, Dir: end.Direction}
 	target := end.Target
-	if q.Filter, target, err = e.args.Where(end.Target, field+".where", where); err != nil {
+	if q.Filter, target, err = e.args.Where(end.Target, RoleFrom(ctx), field+".where", where); err != nil {
 		return Conn{}, err
 	}
 	if target != e.ont.Root() {
 		q.Class = target.Name
 	}
-	if q.Order, err = e.args.Order(end.Target, field+".orderBy", orderBy); err != nil {
+	if q.Order, err = e.args.Order(target, RoleFrom(ctx), field+".orderBy", orderBy); err != nil {
 		return Conn{}, err
 	}
 	if q.First, err = e.args.First(field+".first", first, e.cfg.DefaultFirst); err != nil {
@@ -209,9 +231,16 @@ func (e *Engine) Relation(ctx context.Context, obj Object, field string, where m
 	if after != nil {
 		q.After = *after
 	}
+	want := q.First
+	q.First = max(want, 1)
 	p, err := e.loaders(ctx).neighbor(ctx, n.ID, parentType(ctx), q)
 	if err != nil {
 		return Conn{}, err
+	}
+	if want == 0 {
+		cp := *p
+		p = &cp
+		trim(p, 0)
 	}
 	return Conn{Page: p}, nil
 }
@@ -244,7 +273,7 @@ func (e *Engine) Nearby(ctx context.Context, obj Object, class string, meters fl
 		return nil, err
 	}
 	n := obj.GraphNode()
-	if n.Geometry == nil {
+	if n.Geometry == nil || k == 0 {
 		return &NearbyConnection{Page: &graph.Page{Total: 0}, Wrap: wrap}, nil
 	}
 	q := graph.NearQuery{Class: c.Name, Meters: meters, First: k}
@@ -274,14 +303,14 @@ func (e *Engine) Aggregate(ctx context.Context, class string, where map[string]a
 		return nil, err
 	}
 	q := graph.AggregateQuery{}
-	if q.Filter, c, err = e.args.Where(c, "where", where); err != nil {
+	if q.Filter, c, err = e.args.Where(c, RoleFrom(ctx), "where", where); err != nil {
 		return nil, err
 	}
 	q.Class = c.Name
-	if q.GroupBy, err = e.args.OrderField(c, "groupBy", groupBy); err != nil {
+	if q.GroupBy, err = e.args.OrderField(c, RoleFrom(ctx), "groupBy", groupBy); err != nil {
 		return nil, err
 	}
-	if q.Field, err = e.args.OrderField(c, "field", field); err != nil {
+	if q.Field, err = e.args.OrderField(c, RoleFrom(ctx), "field", field); err != nil {
 		return nil, err
 	}
 	if q.Field != "" {

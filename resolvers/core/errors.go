@@ -22,6 +22,7 @@ const (
 	CodeUnavailable = "UNAVAILABLE"
 	CodeTimeout     = "TIMEOUT"
 	CodeInternal    = "INTERNAL"
+	CodeForbidden   = "FORBIDDEN"
 )
 
 // ErrorPresenter maps domain errors to GraphQL errors with a code; anything
@@ -37,7 +38,11 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			out.Extensions = map[string]any{}
 		}
 		var in *InputError
+		var forbidden *ForbiddenError
 		switch {
+		case errors.As(err, &forbidden):
+			out.Message = forbidden.Error()
+			out.Extensions["code"] = CodeForbidden
 		case errors.As(err, &in):
 			path := in.Path
 			if path == "" {

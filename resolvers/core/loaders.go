@@ -71,7 +71,10 @@ type prefetch struct {
 	err   error
 }
 
-// record notes the nodes of one store call as a generation.
+// record notes the nodes of one store call as a generation. A node keeps
+// the first generation it arrived in: a node reached again deeper in the
+// query must not move, or its earlier siblings' loads, still running, would
+// no longer find each other.
 func (l *Loaders) record(nodes []*graph.Node) {
 	if len(nodes) == 0 {
 		return
@@ -80,7 +83,9 @@ func (l *Loaders) record(nodes []*graph.Node) {
 	l.mu.Lock()
 	for _, n := range nodes {
 		if n != nil {
-			l.gens[n.ID] = g
+			if _, ok := l.gens[n.ID]; !ok {
+				l.gens[n.ID] = g
+			}
 		}
 	}
 	l.mu.Unlock()
