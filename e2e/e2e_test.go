@@ -193,6 +193,62 @@ func TestServeDemoCity(t *testing.T) {
 		}
 	})
 
+	t.Run("filters, geo, search, order and aggregates on the demo city", func(t *testing.T) {
+		r := s.MustQuery(t, `{
+  hood: neighbourhoods(where: {name: {eq: "Cambridgeport"}}) { nodes { id lights: contains(where: {class: STREET_LIGHT}, first: 0) { totalCount } } }
+  all: streetLights(first: 0) { totalCount }
+  nearHarvardSquare: trafficSignals(where: {near: {lat: 42.3733, lon: -71.1189, meters: 150}}) { totalCount }
+  box: incidents(where: {within: {minLat: 42.36, minLon: -71.11, maxLat: 42.37, maxLon: -71.10}}, first: 0) { totalCount }
+  hospital: entities(where: {search: "cambridge hospital"}) { nodes { __typename ... on Hospital { name } } }
+  latest: incidents(first: 1, orderBy: [{field: REPORTED_AT, direction: DESC}]) { nodes { reportedAt _provenance { source connector fetchedAt } } }
+  byType: incidentsAggregate(groupBy: INCIDENT_TYPE) { key count }
+  faulty: parkingSpotsAggregate(groupBy: STATUS) { key count }
+  bikes: bikeShareStationsAggregate(field: AVAILABLE_BIKES) { count sum min max }
+}`, nil)
+		if len(r.Errors) > 0 {
+			t.Fatalf("errors: %s", r.Raw)
+		}
+		hoodID, _ := at(r.Data, "hood", "nodes", 0, "id").(string)
+		inHood := at(r.Data, "hood", "nodes", 0, "lights", "totalCount").(float64)
+		// the same question two ways: LOCATED_IN edges computed at ingest,
+		// and point-in-polygon at query time
+		r2 := s.MustQuery(t, `query($id: ID!) { streetLights(where: {withinArea: $id}, first: 0) { totalCount } }`, map[string]any{"id": hoodID})
+		if got := at(r2.Data, "streetLights", "totalCount"); got != inHood || inHood < 100 {
+			t.Errorf("street lights in Cambridgeport: %v by edges, %v by polygon (%s)", inHood, got, r2.Raw)
+		}
+		if n := at(r.Data, "all", "totalCount"); n != 6117.0 {
+			t.Errorf("street lights = %v, want 6117", n)
+		}
+		if n, _ := at(r.Data, "nearHarvardSquare", "totalCount").(float64); n < 1 || n > 30 {
+			t.Errorf("signals within 150 m of Harvard Square = %v", n)
+		}
+		if n, _ := at(r.Data, "box", "totalCount").(float64); n < 50 {
+			t.Errorf("crashes in the box = %v", n)
+		}
+		found := false
+		for _, n := range at(r.Data, "hospital", "nodes").([]any) {
+			found = found || at(n, "name") == "Cambridge Hospital"
+		}
+		if !found {
+			t.Errorf("search did not find Cambridge Hospital: %v", at(r.Data, "hospital"))
+		}
+		if ts := at(r.Data, "latest", "nodes", 0, "reportedAt"); ts != "2016-06-30T21:25:00Z" && !strings.HasPrefix(fmt.Sprint(ts), "2016-06-") {
+			t.Errorf("latest crash at %v, want late June 2016", ts)
+		}
+		if src := at(r.Data, "latest", "nodes", 0, "_provenance", "source"); src != "cambridge-police" {
+			t.Errorf("provenance source = %v", src)
+		}
+		if at(r.Data, "byType", 0, "key") != "ROAD_ACCIDENT" || at(r.Data, "byType", 0, "count") != 10335.0 {
+			t.Errorf("incidents by type = %v", at(r.Data, "byType"))
+		}
+		if g, _ := at(r.Data, "faulty").([]any); len(g) < 2 {
+			t.Errorf("parking spots by status = %v", g)
+		}
+		if sum, _ := at(r.Data, "bikes", 0, "sum").(float64); sum != 1332 {
+			t.Errorf("bikes available = %v, want 1332 (the GBFS snapshot's total)", sum)
+		}
+	})
+
 	badInput := []struct {
 		name       string
 		query      string

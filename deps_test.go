@@ -1,0 +1,91 @@
+package cityhub
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/cityhub/cityhub"
+
+// TestImportDirections keeps direct imports pointing one way: the ontology imports
+// nothing of ours; the graph adds only the ontology; connector sources know
+// the connector framework and the ontology but not the graph or each other;
+// nothing but cmd/ imports the GraphQL server wiring.
+func TestImportDirections(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}:{{join .Imports " "}}`, "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	deps := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, list, _ := strings.Cut(line, ":")
+		deps[pkg] = nil
+		for _, d := range strings.Fields(list) {
+			if strings.HasPrefix(d, module) {
+				deps[pkg] = append(deps[pkg], strings.TrimPrefix(d, module+"/"))
+			}
+		}
+	}
+	rules := []struct {
+		pkg     string   // package path below the module (prefix match)
+		allowed []string // our packages it may depend on (prefix match)
+	}{
+		{"ontology", []string{"ontology"}},
+		{"graph", []string{"graph", "ontology"}},
+		{"connectors/csv", []string{"connectors", "ontology"}},
+		{"connectors/geojson", []string{"connectors", "ontology"}},
+		{"connectors/json", []string{"connectors", "ontology"}},
+		{"resolvers/core", []string{"resolvers/core", "graph", "ontology"}},
+		{"web", []string{}},
+	}
+	for _, r := range rules {
+		checked := 0
+		for pkg, ds := range deps {
+			rel := strings.TrimPrefix(pkg, module+"/")
+			if rel != r.pkg && !strings.HasPrefix(rel, r.pkg+"/") {
+				continue
+			}
+			if r.pkg == "graph" && strings.HasPrefix(rel, "graph/graphtest") {
+				continue // the conformance suite may use test helpers of its own
+			}
+			checked++
+			for _, d := range ds {
+				ok := false
+				for _, a := range r.allowed {
+					if d == a || strings.HasPrefix(d, a+"/") {
+						ok = true
+					}
+				}
+				if !ok {
+					t.Errorf("%s imports %s; allowed: %v", rel, d, r.allowed)
+				}
+			}
+		}
+		if checked == 0 {
+			t.Errorf("no package matches %q; update the rule", r.pkg)
+		}
+	}
+	// connector sources must not import each other or the graph backends
+	for pkg, ds := range deps {
+		rel := strings.TrimPrefix(pkg, module+"/")
+		for _, src := range []string{"connectors/csv", "connectors/geojson", "connectors/json"} {
+			if !strings.HasPrefix(rel, src) {
+				continue
+			}
+			for _, d := range ds {
+				if strings.HasPrefix(d, "graph/sqlite") || (strings.HasPrefix(d, "connectors/") && !strings.HasPrefix(d, src) && d != "connectors") {
+					t.Errorf("%s imports %s", rel, d)
+				}
+			}
+		}
+		if strings.HasPrefix(rel, "cmd/") {
+			continue
+		}
+		for _, d := range ds {
+			if d == "server" && rel != "server" && !strings.HasPrefix(rel, "e2e") {
+				t.Errorf("%s imports the server wiring; only cmd/ may", rel)
+			}
+		}
+	}
+}
