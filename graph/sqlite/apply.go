@@ -453,7 +453,7 @@ const (
 	sqlUpdNode   = `UPDATE nodes SET props = ?, doc = ?, search = ?, lat = ?, lon = ?, geometry = ?, source = ?, fetched_at = ?,
 			ingested_at = ?, src_updated_at = ?, valid_from = ?, valid_to = ? WHERE rid = ?`
 	sqlDelRtree = `DELETE FROM nodes_rtree WHERE rid = ?`
-	sqlPutRtree = `INSERT OR REPLACE INTO nodes_rtree (rid, min_lat, max_lat, min_lon, max_lon) VALUES (?, ?, ?, ?, ?)`
+	sqlPutRtree = `INSERT OR REPLACE INTO nodes_rtree (rid, min_cls, max_cls, min_lat, max_lat, min_lon, max_lon) VALUES (?, ?, ?, ?, ?, ?, ?)`
 	sqlSelEdge  = `SELECT props, source, source_key, connector, run, fetched_at, src_updated_at, valid_from, valid_to, sources
 		FROM edges WHERE from_id = ? AND rel = ? AND to_id = ?`
 	sqlPutEdge = `INSERT OR REPLACE INTO edges (from_id, rel, to_id, from_rid, to_rid, props, source, source_key, connector, run, fetched_at, ingested_at,
@@ -516,7 +516,7 @@ func (a *applier) upsertNode(en *encNode) error {
 			return fmt.Errorf("sqlite: apply: node %q: %w", n.ID, err)
 		}
 		if g != nil {
-			if err := a.rtree(rid, g); err != nil {
+			if err := a.rtree(rid, n.Class, g); err != nil {
 				return fmt.Errorf("sqlite: apply: node %q: %w", n.ID, err)
 			}
 		}
@@ -544,7 +544,7 @@ func (a *applier) upsertNode(en *encNode) error {
 		return fmt.Errorf("sqlite: apply: node %q: %w", n.ID, err)
 	}
 	if moved && (old.geo == nil || g == nil || old.geo.Point != g.Point) {
-		if err := a.rtree(old.rid, g); err != nil {
+		if err := a.rtree(old.rid, n.Class, g); err != nil {
 			return fmt.Errorf("sqlite: apply: node %q: %w", n.ID, err)
 		}
 	}
@@ -553,13 +553,15 @@ func (a *applier) upsertNode(en *encNode) error {
 	return nil
 }
 
-// rtree indexes the node's point, or removes it when it has none.
-func (a *applier) rtree(rid int64, g *graph.Geometry) error {
+// rtree indexes the node's point under its class ordinal, or removes it
+// when it has none.
+func (a *applier) rtree(rid int64, class string, g *graph.Geometry) error {
 	if g == nil {
 		_, err := a.exec(sqlDelRtree, rid)
 		return err
 	}
-	_, err := a.exec(sqlPutRtree, rid, g.Point.Lat, g.Point.Lat, g.Point.Lon, g.Point.Lon)
+	o := float64(a.s.classOrd[class])
+	_, err := a.exec(sqlPutRtree, rid, o, o+clsExtent, g.Point.Lat, g.Point.Lat, g.Point.Lon, g.Point.Lon)
 	return err
 }
 

@@ -5,7 +5,10 @@ import (
 	"context"
 	"database/sql/driver"
 	"encoding/binary"
+	"errors"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 
 	sqlitedrv "modernc.org/sqlite"
@@ -19,6 +22,8 @@ import (
 //	cityhub_lower(blob)                     Unicode lower case (Go bytes.ToLower), as a blob
 //	cityhub_distance(lat1, lon1, lat2, lon2) great-circle metres (geo.Distance)
 //	cityhub_in_polygon(blob, lat, lon)       point in an encoded polygon set (see encodePolygons)
+//	cityhub_nearest(k, meters, lat, lon, node_lat, node_lon, rid, id)
+//	    aggregate: the rows within meters of (lat, lon) and the k nearest (see nearest)
 //
 // They are pure functions, so the driver is built once and never changes.
 var sqlDriver = newDriver()
@@ -31,6 +36,12 @@ func newDriver() *sqlitedrv.Driver {
 	})
 	d.MustRegisterFunction("cityhub_distance", &sqlitedrv.FunctionImpl{
 		NArgs: 4, Deterministic: true, Scalar: distanceFunc,
+	})
+	d.MustRegisterFunction("cityhub_nearest", &sqlitedrv.FunctionImpl{
+		NArgs: 8, Deterministic: true,
+		MakeAggregate: func(sqlitedrv.FunctionContext) (sqlitedrv.AggregateFunction, error) { return &nearest{}, nil },
+		// an ID is cloned when kept
+		VolatileArgs: true,
 	})
 	d.MustRegisterFunction("cityhub_in_polygon", &sqlitedrv.FunctionImpl{
 		NArgs: 3, Deterministic: true, Scalar: inPolygonFunc,
@@ -214,3 +225,120 @@ func (r *blobReader) ring(lat, lon float64) bool {
 	}
 	return in
 }
+
+// nearest is the cityhub_nearest aggregate: it counts the rows whose node
+// lies within meters of the point (great-circle distance, geo.Distance)
+// and keeps the k nearest, ties by ID, in a max-heap (worst at the root).
+// Its value is a JSON array: the count, then the rids of the k nearest,
+// nearest first. It replaces sorting every row in SQL: one Go call per
+// row and O(log k) work for the few rows that enter the heap.
+type nearest struct {
+	total int64
+	heap  []nearHit
+}
+
+type nearHit struct {
+	dist float64
+	id   string
+	rid  int64
+}
+
+// worse reports whether a ranks after b: farther, or as far with a larger ID.
+func (a *nearHit) worse(b *nearHit) bool {
+	return a.dist > b.dist || a.dist == b.dist && a.id > b.id
+}
+
+func (g *nearest) Step(_ *sqlitedrv.FunctionContext, args []driver.Value) error {
+	k, ok := args[0].(int64)
+	if !ok || k < 0 {
+		return errors.New("cityhub_nearest: k must be a non-negative integer")
+	}
+	meters, ok1 := toFloat(args[1])
+	lat, ok2 := toFloat(args[2])
+	lon, ok3 := toFloat(args[3])
+	nlat, ok4 := toFloat(args[4])
+	nlon, ok5 := toFloat(args[5])
+	rid, ok6 := args[6].(int64)
+	id, ok7 := args[7].(string)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !ok7 {
+		return nil // a node without a point (or a bad argument) is not near
+	}
+	d := geo.Distance(lat, lon, nlat, nlon)
+	if !(d <= meters) {
+		return nil
+	}
+	g.total++
+	if k == 0 {
+		return nil
+	}
+	h := nearHit{dist: d, id: id, rid: rid}
+	if int64(len(g.heap)) < k {
+		h.id = strings.Clone(id)
+		g.heap = append(g.heap, h)
+		g.up(len(g.heap) - 1)
+		return nil
+	}
+	if !g.heap[0].worse(&h) {
+		return nil
+	}
+	h.id = strings.Clone(id)
+	g.heap[0] = h
+	g.down(0)
+	return nil
+}
+
+func (g *nearest) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !g.heap[i].worse(&g.heap[p]) {
+			return
+		}
+		g.heap[i], g.heap[p] = g.heap[p], g.heap[i]
+		i = p
+	}
+}
+
+func (g *nearest) down(i int) {
+	n := len(g.heap)
+	for {
+		w := i
+		if l := 2*i + 1; l < n && g.heap[l].worse(&g.heap[w]) {
+			w = l
+		}
+		if r := 2*i + 2; r < n && g.heap[r].worse(&g.heap[w]) {
+			w = r
+		}
+		if w == i {
+			return
+		}
+		g.heap[i], g.heap[w] = g.heap[w], g.heap[i]
+		i = w
+	}
+}
+
+func (g *nearest) WindowInverse(*sqlitedrv.FunctionContext, []driver.Value) error {
+	return errors.New("cityhub_nearest: not a window function")
+}
+
+func (g *nearest) WindowValue(*sqlitedrv.FunctionContext) (driver.Value, error) {
+	hits := slices.Clone(g.heap)
+	slices.SortFunc(hits, func(a, b nearHit) int {
+		if a.worse(&b) {
+			return 1
+		}
+		if b.worse(&a) {
+			return -1
+		}
+		return 0
+	})
+	buf := make([]byte, 0, 8+12*len(hits))
+	buf = append(buf, '[')
+	buf = strconv.AppendInt(buf, g.total, 10)
+	for _, h := range hits {
+		buf = append(buf, ',')
+		buf = strconv.AppendInt(buf, h.rid, 10)
+	}
+	return string(append(buf, ']')), nil
+}
+
+func (g *nearest) Final(*sqlitedrv.FunctionContext) {}

@@ -244,7 +244,7 @@ func (s *Store) filter(b *builder, sc *scope, areas areaShapes, f graph.Filter) 
 			return fmt.Errorf("%w: near: bad centre or distance", graph.ErrInvalid)
 		}
 		minLat, minLon, maxLat, maxLon := geo.RadiusBox(x.Center.Lat, x.Center.Lon, x.Meters)
-		rtreeBox(b, minLat, minLon, maxLat, maxLon)
+		rtreeBox(b, sc, minLat, minLon, maxLat, maxLon)
 		b.w(" AND cityhub_distance(").p(x.Center.Lat).w(", ").p(x.Center.Lon).w(", n.lat, n.lon) <= ").p(x.Meters)
 	case graph.Within:
 		bx := x.Box
@@ -254,7 +254,7 @@ func (s *Store) filter(b *builder, sc *scope, areas areaShapes, f graph.Filter) 
 			}
 		}
 		b.w("(")
-		rtreeBox(b, bx.MinLat, bx.MinLon, bx.MaxLat, bx.MaxLon)
+		rtreeBox(b, sc, bx.MinLat, bx.MinLon, bx.MaxLat, bx.MaxLon)
 		b.w(" AND n.lat BETWEEN ").p(bx.MinLat).w(" AND ").p(bx.MaxLat)
 		b.w(" AND n.lon BETWEEN ").p(bx.MinLon).w(" AND ").p(bx.MaxLon).w(")")
 	case graph.WithinArea:
@@ -264,7 +264,7 @@ func (s *Store) filter(b *builder, sc *scope, areas areaShapes, f graph.Filter) 
 			return nil
 		}
 		b.w("(")
-		rtreeBox(b, a.minLat, a.minLon, a.maxLat, a.maxLon)
+		rtreeBox(b, sc, a.minLat, a.minLon, a.maxLat, a.maxLon)
 		b.w(" AND cityhub_in_polygon(").p(a.blob).w(", n.lat, n.lon))")
 	case graph.Search:
 		words := strings.Fields(strings.ToLower(x.Text))
@@ -284,17 +284,6 @@ func (s *Store) filter(b *builder, sc *scope, areas areaShapes, f graph.Filter) 
 		return fmt.Errorf("%w: unsupported filter %T", graph.ErrInvalid, f)
 	}
 	return nil
-}
-
-// rtreeBox writes a test that the node's point may lie in the box, using
-// the R*Tree. The R*Tree stores 32-bit floats rounded outwards, so an
-// overlap test never loses a point; callers add the exact test.
-func rtreeBox(b *builder, minLat, minLon, maxLat, maxLon float64) {
-	if minLon < -180 || maxLon > 180 { // the box crosses the antimeridian
-		minLon, maxLon = -180, 180
-	}
-	b.w("n.rid IN (SELECT rid FROM nodes_rtree WHERE max_lat >= ").p(minLat).w(" AND min_lat <= ").p(maxLat)
-	b.w(" AND max_lon >= ").p(minLon).w(" AND min_lon <= ").p(maxLon).w(")")
 }
 
 // cmp compiles a comparison. For a list property the comparison holds when

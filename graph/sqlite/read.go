@@ -468,24 +468,42 @@ func (s *Store) Near(ctx context.Context, q graph.NearQuery) ([]*graph.Page, err
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: near: %w", err)
 	}
+	if len(sc.ranges) == 0 { // no class to look for
+		for _, pg := range pages {
+			pg.Cursors = []string{}
+		}
+		return pages, nil
+	}
+	// One statement serves every point. For each point (pts, materialised
+	// so that the coordinates are parsed once) a correlated subquery reads
+	// the R*Tree restricted to the scope's ordinals (a class scope is one
+	// range) and the point's box,
+	// joins the candidates' rows for the class test, the filter and the
+	// exact point, and feeds them to cityhub_nearest, which counts those
+	// within the distance and keeps the First+1 nearest (ties by ID): no
+	// sort over every candidate, one Go call per candidate. t is
+	// materialised so each point's aggregate runs once; the outer query
+	// reads only the kept nodes, in rank order.
+	lo, hi := sc.ranges[0].lo, sc.ranges[len(sc.ranges)-1].hi
 	var b builder
-	b.w(`WITH pts AS (SELECT CAST(key AS INTEGER) AS ord, value ->> '$[0]' AS lat, value ->> '$[1]' AS lon,
-		value ->> '$[2]' AS min_lat, value ->> '$[3]' AS max_lat, value ->> '$[4]' AS min_lon, value ->> '$[5]' AS max_lon
+	b.w(`WITH pts AS MATERIALIZED (SELECT CAST(key AS INTEGER) AS ord, value ->> 0 AS lat, value ->> 1 AS lon,
+		value ->> 2 AS min_lat, value ->> 3 AS max_lat, value ->> 4 AS min_lon, value ->> 5 AS max_lon
 		FROM json_each(`).p(string(rawPts)).w(`)),
-	m AS (SELECT pts.ord AS ord, n.rid AS nrid, n.id AS nid, cityhub_distance(pts.lat, pts.lon, n.lat, n.lon) AS dist
-		FROM pts CROSS JOIN nodes_rtree r ON r.max_lat >= pts.min_lat AND r.min_lat <= pts.max_lat
-			AND r.max_lon >= pts.min_lon AND r.min_lon <= pts.max_lon
-		CROSS JOIN nodes n ON n.rid = r.rid WHERE `)
+	t AS MATERIALIZED (SELECT pts.ord AS ord, pts.lat AS lat, pts.lon AS lon,
+		(SELECT cityhub_nearest(`).p(int64(q.First) + 1).w(`, `).p(q.Meters).w(`, pts.lat, pts.lon, n.lat, n.lon, n.rid, n.id)
+		FROM nodes_rtree r CROSS JOIN nodes n ON n.rid = r.rid
+		WHERE r.min_cls <= `).p(int64(hi)).w(` AND r.max_cls >= `).p(int64(lo)).w(`
+			AND r.max_lat >= pts.min_lat AND r.min_lat <= pts.max_lat
+			AND r.max_lon >= pts.min_lon AND r.min_lon <= pts.max_lon AND `)
 	classes(&b, sc)
 	b.w(" AND ")
 	if err := s.filter(&b, sc, areas, graph.Simplify(q.Filter)); err != nil {
 		return nil, fmt.Errorf("sqlite: near: %w", err)
 	}
-	// the window functions sort narrow rows; the page's nodes are read last
-	b.w(`), w AS (SELECT ord, nrid, dist, row_number() OVER (PARTITION BY ord ORDER BY dist, nid) AS rn,
-		count(*) OVER (PARTITION BY ord) AS total FROM m WHERE dist <= `).p(q.Meters).w(`)
-	SELECT `).w(nodeCols).w(`, w.ord, w.total, w.dist FROM w CROSS JOIN nodes n ON n.rid = w.nrid
-	WHERE w.rn <= `).p(int64(q.First) + 1).w(" ORDER BY w.ord, w.rn")
+	b.w(`) AS top FROM pts)
+	SELECT `).w(nodeCols).w(`, t.ord, t.top ->> 0, cityhub_distance(t.lat, t.lon, n.lat, n.lon)
+	FROM t CROSS JOIN json_each(t.top) AS j CROSS JOIN nodes n ON n.rid = j.value
+	WHERE j.key > 0 ORDER BY t.ord, j.key`)
 	rows, err := s.query(ctx, tx, b.sb.String(), b.args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: near: %w", err)

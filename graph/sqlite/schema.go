@@ -10,8 +10,9 @@ import (
 	"github.com/cityhub/cityhub/ontology"
 )
 
-// schemaVersion is the layout version kept in the meta table.
-const schemaVersion = 1
+// schemaVersion is the layout version kept in the meta table. Version 2
+// partitions the R*Tree by class (rtree.go); Open migrates version 1.
+const schemaVersion = 2
 
 // baseSchema creates the tables. Times are graph.FormatTime text (NULL for
 // the zero time), so text order is time order; empty provenance strings
@@ -41,9 +42,9 @@ CREATE TABLE IF NOT EXISTS nodes (
 );
 CREATE INDEX IF NOT EXISTS nodes_class_id ON nodes (class, id);
 
--- node points (min = max); lines and polygons are filtered by their
+-- nodes_rtree (rtree.go), created by migrate, indexes node points (min =
+-- max) by class ordinal; lines and polygons are filtered by their
 -- representative point, as the filter model says.
-CREATE VIRTUAL TABLE IF NOT EXISTS nodes_rtree USING rtree (rid, min_lat, max_lat, min_lon, max_lon);
 
 CREATE TABLE IF NOT EXISTS edges (
 	from_id        TEXT NOT NULL,
@@ -217,10 +218,36 @@ func (s *Store) migrate(ctx context.Context) error {
 			return err
 		}
 	}
+	// R*Tree: rebuilt when missing, in an older layout (version 1 had no
+	// class axis) or numbered for another ontology
+	var ddl sql.NullString
+	if err := tx.QueryRowContext(ctx, `SELECT sql FROM sqlite_schema WHERE name = 'nodes_rtree'`).Scan(&ddl); err != nil && err != sql.ErrNoRows {
+		return err
+	}
+	rfp := rtreeFingerprint(s.ont)
+	var oldRFP sql.NullString
+	if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'rtree_fingerprint'`).Scan(&oldRFP); err != nil && err != sql.ErrNoRows {
+		return err
+	}
+	rebuilt := int64(-1)
+	if ddl.String != rtreeSchema || !oldRFP.Valid || oldRFP.String != rfp {
+		if rebuilt, err = s.rebuildRtree(ctx, tx); err != nil {
+			return fmt.Errorf("rebuild spatial index: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('rtree_fingerprint', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, rfp); err != nil {
+			return err
+		}
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'schema_version'`, schemaVersion); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if rebuilt >= 0 && ddl.Valid { // not a new database
+		s.log.InfoContext(ctx, "spatial index rebuilt", "points", rebuilt, "from_version", version)
+	}
+	return nil
 }
 
 // rebuildSearch recomputes every node's search text from its properties.

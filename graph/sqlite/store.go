@@ -33,6 +33,8 @@ type Store struct {
 	relProps   map[string]*propSet // relation name → properties
 	scopes     map[string]*scope   // class name → query scope
 	ends       map[endKey]*scope   // relation end → scope of its far nodes
+	classOrd   map[string]int      // class name → ordinal in the R*Tree (rtree.go)
+	ordClasses []*ontology.Class   // classes by ordinal
 
 	stmts  stmtCache            // reader statements
 	wstmts map[string]*sql.Stmt // writer statements, prepared by Open
@@ -151,12 +153,19 @@ type scope struct {
 	// with types that compare differently (text and numbers, say); they
 	// cannot be queried. Two enums, or Int and Float, are fine.
 	ambiguous map[string]bool
+	// ranges are the class ordinals an R*Tree lookup for the scope reads.
+	ranges []clsRange
 }
 
 func (s *Store) buildScopes() {
 	s.classProps = map[string]*propSet{}
 	s.relProps = map[string]*propSet{}
 	s.scopes = map[string]*scope{}
+	s.classOrd = map[string]int{}
+	s.ordClasses = classOrder(s.ont)
+	for i, c := range s.ordClasses {
+		s.classOrd[c.Name] = i
+	}
 	for _, c := range s.ont.Classes {
 		s.classProps[c.Name] = newPropSet("class "+c.Name, c.Props)
 	}
@@ -178,7 +187,7 @@ func (s *Store) buildScopes() {
 }
 
 func (s *Store) newScope(name string, classes []string) *scope {
-	sc := &scope{name: name, classes: classes, props: map[string]*ontology.Property{}, ambiguous: map[string]bool{}}
+	sc := &scope{name: name, classes: classes, props: map[string]*ontology.Property{}, ambiguous: map[string]bool{}, ranges: s.classRanges(classes)}
 	for _, cn := range classes {
 		for _, p := range s.ont.Class(cn).Props {
 			if prev := sc.props[p.Name]; prev != nil && (kindOf(prev) != kindOf(p) || prev.List != p.List) {
