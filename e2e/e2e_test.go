@@ -81,7 +81,7 @@ func MustStart(t testing.TB, dataDir string, args ...string) *Server {
 			t.Errorf("cityhub did not stop on SIGTERM\n%s", s.log)
 		}
 	})
-	deadline := time.Now().Add(4 * time.Minute)
+	deadline := time.Now().Add(8 * time.Minute)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(s.URL + "/readyz")
 		if err == nil {
@@ -160,8 +160,48 @@ func mustRead(t testing.TB, path string) string {
 	return string(b)
 }
 
+// backends lists the stores the end-to-end tests run against: the
+// embedded store always, Neo4j when CITYHUB_NEO4J_URI names one (the test
+// script starts it; CITYHUB_REQUIRE_INTEGRATION=1 makes its absence a
+// failure).
+func backends(t *testing.T) map[string][]string {
+	out := map[string][]string{"sqlite": nil}
+	uri := os.Getenv("CITYHUB_NEO4J_URI")
+	switch {
+	case uri != "":
+		out["neo4j"] = []string{"--store", uri}
+	case os.Getenv("CITYHUB_REQUIRE_INTEGRATION") == "1":
+		t.Error("CITYHUB_NEO4J_URI is not set but CITYHUB_REQUIRE_INTEGRATION=1: the Neo4j end-to-end tests cannot run")
+	default:
+		t.Log("CITYHUB_NEO4J_URI not set: end-to-end tests run on the embedded store only")
+	}
+	return out
+}
+
+// MustPrepareNeo4j empties the Neo4j database and migrates its schema to
+// the city ontology, as an operator would before the first serve.
+func MustPrepareNeo4j(t testing.TB, uri string) {
+	t.Helper()
+	MustWipeNeo4j(t, uri)
+	cmd := exec.Command(binary, "migrate", "--store", uri)
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cityhub migrate: %v\n%s", err, out)
+	}
+}
+
 func TestServeDemoCity(t *testing.T) {
-	s := MustStart(t, t.TempDir())
+	for name, args := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			if name == "neo4j" {
+				MustPrepareNeo4j(t, args[1])
+			}
+			testServeDemoCity(t, MustStart(t, t.TempDir(), args...))
+		})
+	}
+}
+
+func testServeDemoCity(t *testing.T, s *Server) {
 
 	t.Run("cross-domain query answers with real rows", func(t *testing.T) {
 		r := s.MustQuery(t, mustRead(t, "../demo/cambridge/cross-domain.graphql"), nil)

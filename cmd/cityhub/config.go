@@ -19,8 +19,11 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// DataDir holds the embedded store and dead letters.
 	DataDir string `yaml:"data_dir"`
-	// Store selects the backend: "sqlite" (embedded, the default).
+	// Store selects the backend: "sqlite" (embedded, the default) or a
+	// Neo4j URI (bolt://host:7687, neo4j://host:7687, +s/+ssc for TLS).
 	Store string `yaml:"store"`
+	// Neo4j says how to reach Neo4j when Store is a Neo4j URI.
+	Neo4j Neo4jConfig `yaml:"neo4j"`
 	// Ontology is an ontology file; empty for the built-in city ontology.
 	Ontology string `yaml:"ontology"`
 	// Connectors lists connector files loaded at start-up.
@@ -67,6 +70,7 @@ func DefaultConfig() Config {
 		Listen:      "127.0.0.1:8080",
 		DataDir:     "data",
 		Store:       "sqlite",
+		Neo4j:       Neo4jConfig{PasswordEnv: "CITYHUB_NEO4J_PASSWORD"},
 		LoadOnStart: "always",
 		LogLevel:    "info",
 		LogFormat:   "text",
@@ -152,7 +156,9 @@ var envOverrides = []struct {
 }{
 	{"CITYHUB_LISTEN", "listen", "HTTP address"},
 	{"CITYHUB_DATA_DIR", "data_dir", "data directory"},
-	{"CITYHUB_STORE", "store", "store backend"},
+	{"CITYHUB_STORE", "store", "store: sqlite or a Neo4j URI"},
+	{"CITYHUB_NEO4J_USER", "neo4j.user", "Neo4j user"},
+	{"CITYHUB_NEO4J_DATABASE", "neo4j.database", "Neo4j database"},
 	{"CITYHUB_ONTOLOGY", "ontology", "ontology file"},
 	{"CITYHUB_CONNECTORS", "connectors", "comma-separated connector files"},
 	{"CITYHUB_LOAD_ON_START", "load_on_start", "always, if-empty or never"},
@@ -185,6 +191,10 @@ func (c *Config) set(field, v string) error {
 		c.DataDir = v
 	case "store":
 		c.Store = v
+	case "neo4j.user":
+		c.Neo4j.User = v
+	case "neo4j.database":
+		c.Neo4j.Database = v
 	case "ontology":
 		c.Ontology = v
 	case "connectors":
@@ -226,8 +236,8 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		return c.errorf("data_dir", "must not be empty")
 	}
-	if c.Store != "sqlite" {
-		return c.errorf("store", "unknown store %q (supported: sqlite)", c.Store)
+	if c.Store != "sqlite" && !neo4jStore(c.Store) {
+		return c.errorf("store", "unknown store %q (sqlite, or a Neo4j URI such as bolt://127.0.0.1:7687)", c.Store)
 	}
 	switch c.LoadOnStart {
 	case "always", "if-empty", "never":

@@ -45,7 +45,7 @@ func newRootCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.Com
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServeCmd(e), newOntologyCmd(e), newConnectorsCmd(e))
+	root.AddCommand(newServeCmd(e), newMigrateCmd(e), newOntologyCmd(e), newConnectorsCmd(e))
 	return root
 }
 

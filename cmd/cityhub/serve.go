@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,7 +14,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cityhub/cityhub/demo"
-	"github.com/cityhub/cityhub/graph/sqlite"
 	"github.com/cityhub/cityhub/resolvers/core"
 	"github.com/cityhub/cityhub/server"
 	"github.com/cityhub/cityhub/web"
@@ -47,25 +45,8 @@ Environment variables:
 ` + envHelp(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := LoadConfig(f.config, cmd.Flags().Changed("config"))
+			cfg, err := loadServeConfig(cmd, e, f.config)
 			if err != nil {
-				return err
-			}
-			if err := cfg.ApplyEnv(e.getenv); err != nil {
-				return err
-			}
-			var flagErr error
-			cmd.Flags().Visit(func(fl *pflag.Flag) {
-				if field, ok := flagFields[fl.Name]; ok && flagErr == nil {
-					if err := cfg.set(field, fl.Value.String()); err != nil {
-						flagErr = fmt.Errorf("--%s: %w", fl.Name, err)
-					}
-				}
-			})
-			if flagErr != nil {
-				return flagErr
-			}
-			if err := cfg.Validate(); err != nil {
 				return err
 			}
 			return serve(cmd.Context(), cfg, e)
@@ -74,9 +55,7 @@ Environment variables:
 	fl := cmd.Flags()
 	fl.StringVarP(&f.config, "config", "c", "cityhub.yaml", "config file (YAML); missing is fine unless given explicitly")
 	fl.String("listen", "", "HTTP listen address, e.g. 127.0.0.1:8080 (config: listen)")
-	fl.String("data-dir", "", "directory for the embedded store and dead letters (config: data_dir)")
-	fl.String("store", "", "store backend: sqlite (config: store)")
-	fl.String("ontology", "", "ontology file; empty for the built-in city ontology (config: ontology)")
+	addStoreFlags(cmd)
 	fl.String("connectors", "", "comma-separated connector files to run at start-up (config: connectors)")
 	fl.String("load-on-start", "", "run connectors at start-up: always, if-empty or never (config: load_on_start)")
 	fl.String("log-level", "", "log level: debug, info, warn or error (config: log_level)")
@@ -86,8 +65,33 @@ Environment variables:
 	return cmd
 }
 
-// flagFields maps serve flags to config fields.
+// loadServeConfig reads the config file, then the environment, then the
+// flags the user set, and validates the result.
+func loadServeConfig(cmd *cobra.Command, e *env, file string) (Config, error) {
+	cfg, err := LoadConfig(file, cmd.Flags().Changed("config"))
+	if err != nil {
+		return cfg, err
+	}
+	if err := cfg.ApplyEnv(e.getenv); err != nil {
+		return cfg, err
+	}
+	var flagErr error
+	cmd.Flags().Visit(func(fl *pflag.Flag) {
+		if field, ok := flagFields[fl.Name]; ok && flagErr == nil {
+			if err := cfg.set(field, fl.Value.String()); err != nil {
+				flagErr = fmt.Errorf("--%s: %w", fl.Name, err)
+			}
+		}
+	})
+	if flagErr != nil {
+		return cfg, flagErr
+	}
+	return cfg, cfg.Validate()
+}
+
+// flagFields maps flags to config fields.
 var flagFields = map[string]string{
+	"neo4j-user": "neo4j.user", "neo4j-database": "neo4j.database",
 	"listen": "listen", "data-dir": "data_dir", "store": "store", "ontology": "ontology",
 	"connectors": "connectors", "load-on-start": "load_on_start", "log-level": "log_level",
 	"log-format": "log_format", "max-first": "graphql.max_first", "request-timeout": "graphql.request_timeout",
@@ -107,16 +111,14 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return fmt.Errorf("data_dir: %w", err)
-	}
-	sc := sqlite.DefaultConfig()
-	sc.Path = filepath.Join(cfg.DataDir, "cityhub.db")
-	store, err := sqlite.Open(ctx, sc, ont, sqlite.WithLogger(log.With("component", "store")))
+	store, storeDesc, err := openStore(ctx, cfg, ont, e.getenv, log, false)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
 
 	ec := core.DefaultConfig()
 	ec.DefaultFirst, ec.MaxFirst, ec.BatchWait = cfg.GraphQL.DefaultFirst, cfg.GraphQL.MaxFirst, time.Duration(cfg.GraphQL.BatchWait)
@@ -137,7 +139,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	url := "http://" + ln.Addr().String() + "/"
-	log.Info("cityhub serving", "url", url, "graphql", url+"graphql", "store", sc.Path)
+	log.Info("cityhub serving", "url", url, "graphql", url+"graphql", "store", storeDesc)
 	fmt.Fprintf(e.stdout, "cityhub is serving %s (GraphiQL) and %sgraphql\n", url, url)
 
 	g, gctx := errgroup.WithContext(ctx)
