@@ -153,6 +153,13 @@ func (m *model) spatialHint(sc *scope, f graph.Filter, g *geoInputs) string {
 	default:
 		conj = []graph.Filter{x}
 	}
+	// A conjunct that is always false compiles to the literal false; Neo4j
+	// then refuses the index hint ("predicates must include the label").
+	for _, e := range conj {
+		if alwaysFalse(e) {
+			return ""
+		}
+	}
 	for _, e := range conj {
 		ok := false
 		switch x := e.(type) {
@@ -168,6 +175,36 @@ func (m *model) spatialHint(sc *scope, f graph.Filter, g *geoInputs) string {
 		}
 	}
 	return ""
+}
+
+// alwaysFalse reports filters that match nothing whatever the data: an
+// empty Or, an `in` with an empty list, an And holding one of those, or the
+// negation of a filter that matches all.
+func alwaysFalse(f graph.Filter) bool {
+	switch x := f.(type) {
+	case graph.Or:
+		for _, c := range x {
+			if !alwaysFalse(c) {
+				return false
+			}
+		}
+		return true
+	case graph.And:
+		for _, c := range x {
+			if alwaysFalse(c) {
+				return true
+			}
+		}
+	case graph.Cmp:
+		if x.Op == graph.OpIn {
+			if l, ok := x.Value.([]any); ok && len(l) == 0 {
+				return true
+			}
+		}
+	case graph.Not:
+		return graph.Simplify(x.F) == nil
+	}
+	return false
 }
 
 // where compiles a filter into a fragment whose parameters join c's; ""
