@@ -36,6 +36,29 @@ func seedGeo(t testing.TB, s graph.Store) {
 
 func geoCases() []testCase {
 	return []testCase{
+		{"Geo/AlwaysFalseWithGeo", func(t *testing.T, s graph.Store) {
+			// a geo predicate AND-ed with a filter that can never match
+			// (empty or, empty in, unknown area) matches nothing, in Find
+			// and in Near alike, rather than failing
+			seedGeo(t, s)
+			near := graph.Near{Center: graph.Point{Lat: cLat, Lon: cLon}, Meters: 5000}
+			for _, f := range []graph.Filter{
+				graph.And{graph.Or{}, near},
+				graph.And{near, graph.Cmp{Field: "id", Op: graph.OpIn, Value: []any{}}},
+				graph.And{graph.WithinArea{AreaID: "no-such-area"}, graph.WithinArea{AreaID: "d-1"}},
+				graph.And{graph.Or{}, graph.Within{Box: graph.BBox{MinLat: 41, MinLon: -72, MaxLat: 43, MaxLon: -70}}},
+			} {
+				for _, class := range []string{"StreetLight", "Asset"} {
+					if got := findIDs(t, s, class, f); len(got) != 0 {
+						t.Errorf("find %s where %s = %q, want nothing", class, f.Key(), got)
+					}
+				}
+				pages, err := s.Near(t.Context(), graph.NearQuery{Points: []graph.Point{{Lat: cLat, Lon: cLon}}, Class: "StreetLight", Meters: 5000, Filter: f, First: 5})
+				if err != nil || len(pages) != 1 || len(pages[0].Nodes) != 0 {
+					t.Errorf("near where %s: %v, %v; want one empty page", f.Key(), pages, err)
+				}
+			}
+		}},
 		{"Geo/NearFilter", func(t *testing.T, s graph.Store) {
 			seedGeo(t, s)
 			// radius exactly the distance to g-in2: it is included, the

@@ -110,8 +110,11 @@ func (s *Store) encode(b graph.Batch) ([]*stored, []encEdge, error) {
 // labels of the class and its ancestors), per relation type (MERGE by
 // (from, type, to)), for edge deletes and for node deletes (DETACH
 // DELETE), and the events, kept in one (:CityhubChangeSet) node per Apply,
-// with the sequence node moved on. A batch that changes nothing rolls
-// back.
+// with the sequence node moved on. Nodes and edges the read found absent
+// are written with CREATE instead of MERGE: every writer holds the
+// sequence lock, so they are still absent, and CREATE skips MERGE's
+// locking lookup (the uniqueness constraint on id still guards nodes). A
+// batch that changes nothing rolls back.
 func (s *Store) Apply(ctx context.Context, b graph.Batch) ([]graph.Change, error) {
 	if b.Len() == 0 {
 		return nil, nil
@@ -529,8 +532,10 @@ func (a *applier) deleteNode(id string) {
 // events and the sequence, in one statement of unit subqueries:
 //
 //	CALL { UNWIND $n0 AS row MERGE (n:Root {id: row.id}) SET n = row.p SET n:Asset:StreetLight }   (per class)
+//	CALL { UNWIND $n1 AS row CREATE (n:Root:Asset:StreetLight) SET n = row.p }                     (per class, new nodes)
 //	CALL { UNWIND $e0 AS row MATCH (a:Root {id: row.from}) MATCH (b:Root {id: row.to})
-//	       MERGE (a)-[r:LOCATED_IN]->(b) SET r = row.p }                                          (per relation type)
+//	       MERGE (a)-[r:LOCATED_IN]->(b) SET r = row.p }                                          (per relation type;
+//	                                                                                               CREATE for new edges)
 //	CALL { UNWIND $edel AS k MATCH (a:Root {id: k[0]})-[r]->(b:Root {id: k[2]}) WHERE type(r) = k[1] DELETE r }
 //	CALL { UNWIND $ndel AS id MATCH (n:Root {id: id}) DETACH DELETE n }
 //	CALL { MATCH (m:CityhubMeta {key: 'seq'}) SET m.seq = $last
@@ -538,30 +543,56 @@ func (a *applier) deleteNode(id string) {
 func (a *applier) save() error {
 	root := a.s.root
 	c := newCypher()
-	// node upserts, one subquery per class
-	byClass := map[string][]any{}
-	var classes []string
+	// node upserts, one subquery per class and kind: nodes that were not
+	// in the database when the batch read it (under the sequence lock,
+	// which every writer takes) are created, the others merged
+	type group struct {
+		name string
+		rows []any
+	}
+	var groups []*group
+	byKey := map[string]*group{}
 	for _, id := range a.order {
 		n := a.nodes[id]
 		if !n.dirty || !n.exists {
 			continue
 		}
-		if byClass[n.st.class] == nil {
-			classes = append(classes, n.st.class)
+		key := n.st.class
+		if !n.existed {
+			key = "+" + key
 		}
-		byClass[n.st.class] = append(byClass[n.st.class], map[string]any{"id": id, "p": a.s.encodeStored(n.st)})
+		g := byKey[key]
+		if g == nil {
+			g = &group{name: key}
+			byKey[key] = g
+			groups = append(groups, g)
+		}
+		g.rows = append(g.rows, map[string]any{"id": id, "p": a.s.encodeStored(n.st)})
 	}
-	for i, cn := range classes {
+	for i, g := range groups {
+		cn, create := g.name, false
+		if cn[0] == '+' {
+			cn, create = cn[1:], true
+		}
 		labels := a.s.ont.Class(cn).Labels()
-		c.w("CALL { UNWIND ", c.named(fmt.Sprintf("n%d", i), byClass[cn]), " AS row MERGE (n:", root, " {id: row.id}) SET n = row.p")
+		if create {
+			c.w("CALL { UNWIND ", c.named(fmt.Sprintf("n%d", i), g.rows), " AS row CREATE (n:", root)
+			if len(labels) > 1 {
+				c.w(":", joinLabels(labels[1:]))
+			}
+			c.w(") SET n = row.p } ")
+			continue
+		}
+		c.w("CALL { UNWIND ", c.named(fmt.Sprintf("n%d", i), g.rows), " AS row MERGE (n:", root, " {id: row.id}) SET n = row.p")
 		if len(labels) > 1 {
 			c.w(" SET n:", joinLabels(labels[1:]))
 		}
 		c.w(" } ")
 	}
-	// edge upserts, one subquery per relation type
-	byRel := map[string][]any{}
-	var rels []string
+	// edge upserts, one subquery per relation type and kind (created when
+	// not in the database before the batch, merged otherwise)
+	var egroups []*group
+	byRel := map[string]*group{}
 	var edgeDels []any
 	for _, k := range a.eorder {
 		e := a.edges[k]
@@ -574,22 +605,33 @@ func (a *applier) save() error {
 			}
 			continue
 		}
-		if byRel[k.Rel] == nil {
-			rels = append(rels, k.Rel)
+		key := k.Rel
+		if !e.existed {
+			key = "+" + key
+		}
+		g := byRel[key]
+		if g == nil {
+			g = &group{name: key}
+			byRel[key] = g
+			egroups = append(egroups, g)
 		}
 		p := make(map[string]any, len(e.props)+8)
 		for name, v := range e.props {
 			p[name] = v
 		}
 		putProv(p, e.prov)
-		byRel[k.Rel] = append(byRel[k.Rel], map[string]any{"from": k.From, "to": k.To, "p": p})
+		g.rows = append(g.rows, map[string]any{"from": k.From, "to": k.To, "p": p})
 	}
-	for i, rel := range rels {
+	for i, g := range egroups {
+		rel, verb := g.name, "MERGE"
+		if rel[0] == '+' {
+			rel, verb = rel[1:], "CREATE"
+		}
 		if a.s.ont.Relation(rel) == nil || !nameRE.MatchString(rel) {
 			return invalid("unknown relation %q", rel)
 		}
-		c.w("CALL { UNWIND ", c.named(fmt.Sprintf("e%d", i), byRel[rel]), " AS row MATCH (a:", root, " {id: row.from}) MATCH (b:", root,
-			" {id: row.to}) MERGE (a)-[r:", rel, "]->(b) SET r = row.p } ")
+		c.w("CALL { UNWIND ", c.named(fmt.Sprintf("e%d", i), g.rows), " AS row MATCH (a:", root, " {id: row.from}) MATCH (b:", root,
+			" {id: row.to}) ", verb, " (a)-[r:", rel, "]->(b) SET r = row.p } ")
 	}
 	if len(edgeDels) > 0 {
 		c.w("CALL { UNWIND ", c.named("edel", edgeDels), " AS k MATCH (a:", root, " {id: k[0]})-[r]->(b:", root,

@@ -57,6 +57,14 @@ func (s *Store) Near(ctx context.Context, q graph.NearQuery) ([]*graph.Page, err
 		if err != nil {
 			return nil, err
 		}
+		if alwaysFalse(p.f, g) {
+			// nothing can match; the compiled literal false would also make
+			// Neo4j refuse the point-index hint
+			for _, pg := range pages {
+				pg.Cursors = []string{}
+			}
+			return nil, nil
+		}
 		bands := make([]*nearBand, len(nears))
 		for i := range bands {
 			bands[i] = &nearBand{incl: []any{}, excl: []any{}}

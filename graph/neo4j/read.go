@@ -156,7 +156,7 @@ func (m *model) spatialHint(sc *scope, f graph.Filter, g *geoInputs) string {
 	// A conjunct that is always false compiles to the literal false; Neo4j
 	// then refuses the index hint ("predicates must include the label").
 	for _, e := range conj {
-		if alwaysFalse(e) {
+		if alwaysFalse(e, g) {
 			return ""
 		}
 	}
@@ -177,24 +177,29 @@ func (m *model) spatialHint(sc *scope, f graph.Filter, g *geoInputs) string {
 	return ""
 }
 
-// alwaysFalse reports filters that match nothing whatever the data: an
-// empty Or, an `in` with an empty list, an And holding one of those, or the
-// negation of a filter that matches all.
-func alwaysFalse(f graph.Filter) bool {
+// alwaysFalse reports filters the compiler turns into the literal false:
+// an empty Or, an `in` with an empty list, an unknown area, an empty box,
+// an And holding one of those, or the negation of a filter that matches all.
+func alwaysFalse(f graph.Filter, g *geoInputs) bool {
 	switch x := f.(type) {
 	case graph.Or:
 		for _, c := range x {
-			if !alwaysFalse(c) {
+			if !alwaysFalse(c, g) {
 				return false
 			}
 		}
 		return true
 	case graph.And:
 		for _, c := range x {
-			if alwaysFalse(c) {
+			if alwaysFalse(c, g) {
 				return true
 			}
 		}
+	case graph.WithinArea:
+		return g.area(x.AreaID) == nil
+	case graph.Within:
+		_, _, ok := clampBox(x.Box)
+		return !ok
 	case graph.Cmp:
 		if x.Op == graph.OpIn {
 			if l, ok := x.Value.([]any); ok && len(l) == 0 {
