@@ -40,7 +40,8 @@
 //     SQL or Cypher keywords have no special meaning anywhere.
 //   - Near matches located nodes whose representative point is within
 //     Meters of the centre by great-circle distance (graph/geo.Distance); a
-//     point exactly on the radius matches. Within matches points in the
+//     point exactly on the radius matches; a centre off the globe or a
+//     negative, NaN or infinite distance is ErrInvalid. Within matches points in the
 //     box, edges included. WithinArea matches points inside the polygon
 //     geometry of the area node (graph/geo.Shape.Contains: holes excluded);
 //     an unknown area or one without polygons matches nothing. Nodes

@@ -240,7 +240,7 @@ func (s *Store) filter(b *builder, sc *scope, areas areaShapes, f graph.Filter) 
 	case graph.Cmp:
 		return s.cmp(b, sc, x)
 	case graph.Near:
-		if !geo.ValidPoint(x.Center.Lat, x.Center.Lon) || math.IsNaN(x.Meters) || x.Meters < 0 {
+		if !geo.ValidPoint(x.Center.Lat, x.Center.Lon) || math.IsNaN(x.Meters) || math.IsInf(x.Meters, 0) || x.Meters < 0 {
 			return fmt.Errorf("%w: near: bad centre or distance", graph.ErrInvalid)
 		}
 		minLat, minLon, maxLat, maxLon := geo.RadiusBox(x.Center.Lat, x.Center.Lon, x.Meters)
