@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -167,15 +168,31 @@ func EncodeCursor(order []Order, values []any, id string) string {
 }
 
 // DecodeCursor parses a cursor made by EncodeCursor for the same ordering.
-// Numbers come back as float64 or json.Number-free float64 values.
+// Integers come back as int64 (exact beyond 2^53), other numbers as
+// float64.
 func DecodeCursor(order []Order, s string) (values []any, id string, err error) {
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: malformed cursor", ErrInvalid)
 	}
 	var c cursor
-	if err := json.Unmarshal(raw, &c); err != nil || c.I == "" {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&c); err != nil || c.I == "" {
 		return nil, "", fmt.Errorf("%w: malformed cursor", ErrInvalid)
+	}
+	for i, v := range c.V {
+		n, ok := v.(json.Number)
+		if !ok {
+			continue
+		}
+		if iv, err := n.Int64(); err == nil {
+			c.V[i] = iv
+		} else if fv, err := n.Float64(); err == nil {
+			c.V[i] = fv
+		} else {
+			return nil, "", fmt.Errorf("%w: malformed cursor", ErrInvalid)
+		}
 	}
 	if c.O != OrderKey(order) || len(c.V) != len(order) {
 		return nil, "", fmt.Errorf("%w: cursor belongs to another ordering", ErrInvalid)

@@ -1,6 +1,7 @@
 package graphtest
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -42,6 +43,32 @@ func orderTable() []orderCase {
 
 func orderCases() []testCase {
 	return []testCase{
+		{"Order/CursorsExactBeyondFloat", func(t *testing.T, s graph.Store) {
+			// integers above 2^53 differ by one: a cursor that rounds them
+			// through float64 would repeat or skip rows
+			const big = int64(1) << 53
+			var b graph.Batch
+			for i := range int64(4) {
+				b.Nodes = append(b.Nodes, node("StreetLight", fmt.Sprintf("big-%d", i), "status", "OK", "lampCount", big+i))
+			}
+			MustApply(t, s, b)
+			order := []graph.Order{{Field: "lampCount"}}
+			var got []string
+			after := ""
+			for range 10 {
+				p := MustFind(t, s, graph.FindQuery{Class: "StreetLight", Order: order, First: 1, After: after})
+				for _, n := range p.Nodes {
+					got = append(got, n.ID)
+				}
+				if !p.HasNext {
+					break
+				}
+				after = p.Cursors[len(p.Cursors)-1]
+			}
+			if want := []string{"big-0", "big-1", "big-2", "big-3"}; !slices.Equal(got, want) {
+				t.Errorf("paging by lampCount one at a time = %q, want %q", got, want)
+			}
+		}},
 		{"Order/Fields", func(t *testing.T, s graph.Store) {
 			seedFilter(t, s)
 			for _, c := range orderTable() {

@@ -100,16 +100,19 @@ func decodeCursor(order []graph.Order, ofs []orderField, after string) ([]any, s
 			}
 			out[i] = normTime(t)
 		case kNumber:
-			f, ok := v.(float64)
-			if !ok {
+			switch x := v.(type) {
+			case float64, int64:
+				out[i] = x
+			default:
 				return nil, "", bad
 			}
-			out[i] = f
 		case kBool:
 			switch x := v.(type) {
 			case bool:
 				out[i] = x
 			case float64: // the embedded store's form
+				out[i] = x != 0
+			case int64:
 				out[i] = x != 0
 			default:
 				return nil, "", bad

@@ -81,7 +81,10 @@ func cursorValues(ofs []orderField, vals []any) error {
 		case kString, kTime:
 			_, ok = v.(string)
 		case kNumber, kBool:
-			_, ok = v.(float64)
+			switch v.(type) {
+			case float64, int64:
+				ok = true
+			}
 		}
 		if !ok {
 			return fmt.Errorf("%w: malformed cursor", graph.ErrInvalid)
