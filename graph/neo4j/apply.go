@@ -56,11 +56,11 @@ func (s *Store) encode(b graph.Batch) ([]*stored, []encEdge, error) {
 		if err != nil {
 			return nil, nil, invalid("node %q: %v", n.ID, err)
 		}
-		g, err := encodeGeometry(c, n.Geometry)
+		g, err := graph.NormalizeGeometry(c, n.Geometry)
 		if err != nil {
 			return nil, nil, invalid("node %q: %v", n.ID, err)
 		}
-		if err := checkText(n.Prov); err != nil {
+		if err := graph.CheckProvenanceText(n.Prov); err != nil {
 			return nil, nil, invalid("node %q: %v", n.ID, err)
 		}
 		p := normProv(n.Prov)
@@ -81,7 +81,7 @@ func (s *Store) encode(b graph.Batch) ([]*stored, []encEdge, error) {
 		if err != nil {
 			return nil, nil, invalid("edge %s: %v", edgeName(e.Key()), err)
 		}
-		if err := checkText(e.Prov); err != nil {
+		if err := graph.CheckProvenanceText(e.Prov); err != nil {
 			return nil, nil, invalid("edge %s: %v", edgeName(e.Key()), err)
 		}
 		p := normProv(e.Prov)
@@ -383,10 +383,10 @@ func (a *applier) upsertNode(in *stored) error {
 			return conflict("node %q is stored as a %s, not a %s", in.id, o.class, in.class)
 		}
 		// older data never overwrites newer; an unknown time is older than any
-		if olderThan(p.SrcUpdatedAt, o.prov.SrcUpdatedAt) {
+		if graph.OlderThan(p.SrcUpdatedAt, o.prov.SrcUpdatedAt) {
 			return nil
 		}
-		if samePropMaps(o.props, in.props) && sameGeometry(o.geo, in.geo) && sameRecord(o.prov, p) {
+		if samePropMaps(o.props, in.props) && sameGeometry(o.geo, in.geo) && graph.SameRecord(o.prov, p) {
 			if p.SrcUpdatedAt.After(o.prov.SrcUpdatedAt) {
 				// same data, fresher source time: keep the time so that
 				// older records stay rejected; no event
@@ -415,7 +415,7 @@ func (a *applier) upsertNode(in *stored) error {
 	if !sameGeometry(old.st.geo, in.geo) {
 		changed = append(changed, "location")
 	}
-	changed = append(changed, provChanges(old.st.prov, p)...)
+	changed = append(changed, graph.ProvenanceChanges(old.st.prov, p)...)
 	old.st, old.full, old.dirty = st, true, true
 	a.emit(graph.OpUpdate, in.id, in.class, changed, nil)
 	return nil
@@ -468,10 +468,10 @@ func (a *applier) upsertEdge(ee *encEdge) error {
 		a.emit(graph.OpEdgeAdd, k.From, from.st.class, propNames(ee.props), &k)
 		return nil
 	}
-	if olderThan(p.SrcUpdatedAt, old.prov.SrcUpdatedAt) {
+	if graph.OlderThan(p.SrcUpdatedAt, old.prov.SrcUpdatedAt) {
 		return nil
 	}
-	if samePropMaps(old.props, ee.props) && sameRecord(old.prov, p) {
+	if samePropMaps(old.props, ee.props) && graph.SameRecord(old.prov, p) {
 		if p.SrcUpdatedAt.After(old.prov.SrcUpdatedAt) {
 			// the embedded store's touch: run bookkeeping and the fresher
 			// source time, no event
@@ -481,7 +481,7 @@ func (a *applier) upsertEdge(ee *encEdge) error {
 		return nil
 	}
 	changed := diffProps(old.props, ee.props)
-	changed = append(changed, provChanges(old.prov, p)...)
+	changed = append(changed, graph.ProvenanceChanges(old.prov, p)...)
 	p.IngestedAt = a.now
 	old.props, old.prov, old.fromClass, old.dirty = ee.props, p, from.st.class, true
 	a.emit(graph.OpEdgeUpdate, k.From, from.st.class, changed, &k)

@@ -438,53 +438,6 @@ func propNames(props map[string]any) []string {
 	return out
 }
 
-// encodeGeometry validates a geometry for a class and returns it as
-// stored. A GeoJSON shape fills a zero point (with its representative
-// point) and a zero box; a geometry without GeoJSON is a point.
-func encodeGeometry(c *ontology.Class, g *graph.Geometry) (*graph.Geometry, error) {
-	if g == nil {
-		return nil, nil
-	}
-	if !c.Located() {
-		return nil, fmt.Errorf("class %s has no geometry", c.Name)
-	}
-	out := *g
-	if g.GeoJSON != "" {
-		shape, err := parseShape(g.GeoJSON)
-		if err != nil {
-			return nil, fmt.Errorf("geometry: %v", err)
-		}
-		if out.Kind == "" {
-			out.Kind = shape.Kind
-		} else if out.Kind != shape.Kind {
-			return nil, fmt.Errorf("geometry kind %q does not match its GeoJSON (%s)", out.Kind, shape.Kind)
-		}
-		if out.Point == (graph.Point{}) {
-			out.Point = graph.Point{Lat: shape.Lat, Lon: shape.Lon}
-		}
-		if out.BBox == (graph.BBox{}) {
-			out.BBox = graph.BBox{MinLat: shape.MinLat, MinLon: shape.MinLon, MaxLat: shape.MaxLat, MaxLon: shape.MaxLon}
-		}
-	} else {
-		if out.Kind == "" {
-			out.Kind = "Point"
-		}
-		if out.BBox == (graph.BBox{}) {
-			out.BBox = pointBox(out.Point)
-		}
-	}
-	if !validPoint(out.Point.Lat, out.Point.Lon) {
-		return nil, fmt.Errorf("geometry: point (%v, %v) is not a WGS84 position", out.Point.Lat, out.Point.Lon)
-	}
-	if !validPoint(out.BBox.MinLat, out.BBox.MinLon) || !validPoint(out.BBox.MaxLat, out.BBox.MaxLon) {
-		return nil, errors.New("geometry: bounding box is not WGS84")
-	}
-	if !utf8.ValidString(out.Kind) || !utf8.ValidString(out.GeoJSON) {
-		return nil, errors.New("geometry: text is not valid UTF-8")
-	}
-	return &out, nil
-}
-
 func pointBox(p graph.Point) graph.BBox {
 	return graph.BBox{MinLat: p.Lat, MinLon: p.Lon, MaxLat: p.Lat, MaxLon: p.Lon}
 }
@@ -497,16 +450,6 @@ func sameGeometry(a, b *graph.Geometry) bool {
 	return *a == *b
 }
 
-// checkText rejects provenance text that is not UTF-8.
-func checkText(p graph.Provenance) error {
-	for _, s := range append([]string{p.Source, p.SourceKey, p.Connector, p.Run}, p.Sources...) {
-		if !utf8.ValidString(s) {
-			return errors.New("provenance text is not valid UTF-8")
-		}
-	}
-	return nil
-}
-
 // normProv is the provenance as stored: times in UTC at microsecond
 // precision, no empty source list.
 func normProv(p graph.Provenance) graph.Provenance {
@@ -517,42 +460,6 @@ func normProv(p graph.Provenance) graph.Provenance {
 		p.Sources = nil
 	}
 	return p
-}
-
-// sameRecord reports whether two provenances describe the same record; the
-// bookkeeping of a run (connector, run, fetched-at, ingested-at, source
-// updated-at) does not count.
-func sameRecord(a, b graph.Provenance) bool {
-	return a.Source == b.Source && a.SourceKey == b.SourceKey && a.ValidFrom.Equal(b.ValidFrom) &&
-		a.ValidTo.Equal(b.ValidTo) && slices.Equal(a.Sources, b.Sources)
-}
-
-// provChanges lists the record fields that differ, by API name.
-func provChanges(a, b graph.Provenance) []string {
-	var out []string
-	if a.Source != b.Source {
-		out = append(out, "_source")
-	}
-	if a.SourceKey != b.SourceKey {
-		out = append(out, "_sourceKey")
-	}
-	if !slices.Equal(a.Sources, b.Sources) {
-		out = append(out, "_sources")
-	}
-	if !a.ValidFrom.Equal(b.ValidFrom) {
-		out = append(out, "_validFrom")
-	}
-	if !a.ValidTo.Equal(b.ValidTo) {
-		out = append(out, "_validTo")
-	}
-	return out
-}
-
-// olderThan reports whether a record with source update time t must not
-// overwrite one stored with time stored: the stored time is known and
-// later (an unknown incoming time counts as older than any known one).
-func olderThan(t, stored time.Time) bool {
-	return !stored.IsZero() && (t.IsZero() || stored.After(t))
 }
 
 // Keys of the store's own properties on nodes and relationships.

@@ -13,7 +13,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/cityhub/cityhub/graph"
-	"github.com/cityhub/cityhub/graph/geo"
 	"github.com/cityhub/cityhub/ontology"
 )
 
@@ -94,63 +93,6 @@ func encodeProv(p graph.Provenance) (provCols, error) {
 
 func nullFloat(f float64) sql.NullFloat64 { return sql.NullFloat64{Float64: f, Valid: true} }
 
-// encodeGeometry validates a geometry for a class and returns it as
-// stored. A GeoJSON shape fills a zero point (with its representative
-// point) and a zero box; a geometry without GeoJSON is a point.
-func encodeGeometry(c *ontology.Class, g *graph.Geometry) (*graph.Geometry, error) {
-	if g == nil {
-		return nil, nil
-	}
-	if !c.Located() {
-		return nil, fmt.Errorf("class %s has no geometry", c.Name)
-	}
-	out := *g
-	if g.GeoJSON != "" {
-		shape, err := geo.ParseGeoJSON([]byte(g.GeoJSON))
-		if err != nil {
-			return nil, fmt.Errorf("geometry: %v", err)
-		}
-		if out.Kind == "" {
-			out.Kind = shape.Kind
-		} else if out.Kind != shape.Kind {
-			return nil, fmt.Errorf("geometry kind %q does not match its GeoJSON (%s)", out.Kind, shape.Kind)
-		}
-		if out.Point == (graph.Point{}) {
-			out.Point = graph.Point{Lat: shape.Lat, Lon: shape.Lon}
-		}
-		if out.BBox == (graph.BBox{}) {
-			out.BBox = graph.BBox{MinLat: shape.MinLat, MinLon: shape.MinLon, MaxLat: shape.MaxLat, MaxLon: shape.MaxLon}
-		}
-	} else {
-		if out.Kind == "" {
-			out.Kind = "Point"
-		}
-		if out.BBox == (graph.BBox{}) {
-			out.BBox = graph.BBox{MinLat: out.Point.Lat, MinLon: out.Point.Lon, MaxLat: out.Point.Lat, MaxLon: out.Point.Lon}
-		}
-	}
-	if !geo.ValidPoint(out.Point.Lat, out.Point.Lon) {
-		return nil, fmt.Errorf("geometry: point (%v, %v) is not a WGS84 position", out.Point.Lat, out.Point.Lon)
-	}
-	if !geo.ValidPoint(out.BBox.MinLat, out.BBox.MinLon) || !geo.ValidPoint(out.BBox.MaxLat, out.BBox.MaxLon) {
-		return nil, errors.New("geometry: bounding box is not WGS84")
-	}
-	if !utf8.ValidString(out.Kind) || !utf8.ValidString(out.GeoJSON) {
-		return nil, errors.New("geometry: text is not valid UTF-8")
-	}
-	return &out, nil
-}
-
-// checkText rejects provenance text that is not UTF-8.
-func checkText(p graph.Provenance) error {
-	for _, s := range append([]string{p.Source, p.SourceKey, p.Connector, p.Run}, p.Sources...) {
-		if !utf8.ValidString(s) {
-			return errors.New("provenance text is not valid UTF-8")
-		}
-	}
-	return nil
-}
-
 type encNode struct {
 	n      *graph.Node
 	props  []byte // JSONB
@@ -203,11 +145,11 @@ func (s *Store) encode(b graph.Batch) ([]encNode, []encEdge, error) {
 		if err != nil {
 			return nil, nil, invalid("node %q: %v", n.ID, err)
 		}
-		g, err := encodeGeometry(c, n.Geometry)
+		g, err := graph.NormalizeGeometry(c, n.Geometry)
 		if err != nil {
 			return nil, nil, invalid("node %q: %v", n.ID, err)
 		}
-		if err := checkText(n.Prov); err != nil {
+		if err := graph.CheckProvenanceText(n.Prov); err != nil {
 			return nil, nil, invalid("node %q: %v", n.ID, err)
 		}
 		p := normProv(n.Prov)
@@ -479,10 +421,10 @@ func (a *applier) upsertNode(en *encNode) error {
 			return conflict("node %q is stored as a %s, not a %s", n.ID, old.class, n.Class)
 		}
 		// older data never overwrites newer; an unknown time is older than any
-		if !old.prov.SrcUpdatedAt.IsZero() && (p.SrcUpdatedAt.IsZero() || old.prov.SrcUpdatedAt.After(p.SrcUpdatedAt)) {
+		if graph.OlderThan(p.SrcUpdatedAt, old.prov.SrcUpdatedAt) {
 			return nil
 		}
-		if bytes.Equal(old.props, en.props) && sameGeometry(old.geo, g) && sameRecord(old.prov, p) {
+		if bytes.Equal(old.props, en.props) && sameGeometry(old.geo, g) && graph.SameRecord(old.prov, p) {
 			if p.SrcUpdatedAt.After(old.prov.SrcUpdatedAt) {
 				// same data, fresher source time: keep the time so that
 				// older records stay rejected; no event.
@@ -539,7 +481,7 @@ func (a *applier) upsertNode(en *encNode) error {
 	if moved {
 		changed = append(changed, "location")
 	}
-	changed = append(changed, provChanges(old.prov, p)...)
+	changed = append(changed, graph.ProvenanceChanges(old.prov, p)...)
 	if _, err := a.exec(sqlUpdNode, append(cols, old.rid)...); err != nil {
 		return fmt.Errorf("sqlite: apply: node %q: %w", n.ID, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/cityhub/cityhub/graph"
@@ -185,35 +184,6 @@ func normProv(p graph.Provenance) graph.Provenance {
 		p.Sources = nil
 	}
 	return p
-}
-
-// sameRecord reports whether two provenances describe the same record; the
-// bookkeeping of a run (connector, run, fetched-at, ingested-at, source
-// updated-at) does not count.
-func sameRecord(a, b graph.Provenance) bool {
-	return a.Source == b.Source && a.SourceKey == b.SourceKey && a.ValidFrom.Equal(b.ValidFrom) &&
-		a.ValidTo.Equal(b.ValidTo) && slices.Equal(a.Sources, b.Sources)
-}
-
-// provChanges lists the record fields that differ, by API name.
-func provChanges(a, b graph.Provenance) []string {
-	var out []string
-	if a.Source != b.Source {
-		out = append(out, "_source")
-	}
-	if a.SourceKey != b.SourceKey {
-		out = append(out, "_sourceKey")
-	}
-	if !slices.Equal(a.Sources, b.Sources) {
-		out = append(out, "_sources")
-	}
-	if !a.ValidFrom.Equal(b.ValidFrom) {
-		out = append(out, "_validFrom")
-	}
-	if !a.ValidTo.Equal(b.ValidTo) {
-		out = append(out, "_validTo")
-	}
-	return out
 }
 
 // sameGeometry compares stored geometries.
