@@ -21,6 +21,13 @@ type Record struct {
 	Pos      Position
 	Raw      []byte
 	Err      error
+	// Checkpoint, set by a Resumer or Streamer, resumes the source after
+	// this record (see Resumer).
+	Checkpoint string
+	// Ack, when set, acknowledges the record to its origin (an MQTT QoS 1
+	// message); the runner calls it once, after the record's batch has
+	// committed or the record has been dead-lettered.
+	Ack func()
 }
 
 // Position locates a record in its source.
@@ -30,6 +37,9 @@ type Position struct {
 	Offset int64  `json:"offset"`         // byte offset of the record's first byte
 	Index  int    `json:"index"`          // 0-based record index within the source
 	Path   string `json:"path,omitempty"` // structural path for tree formats, e.g. features[12]
+	// Message identifies a record of a message or row source: an MQTT
+	// topic and packet id, a SQL primary key, an HTTP page URL.
+	Message string `json:"message,omitempty"`
 }
 
 // String renders the position for messages: "line 17" for line-based
@@ -38,6 +48,8 @@ func (p Position) String() string {
 	switch {
 	case p.Line > 0:
 		return fmt.Sprintf("line %d", p.Line)
+	case p.Message != "":
+		return p.Message
 	case p.Path != "":
 		return fmt.Sprintf("%s (offset %d)", p.Path, p.Offset)
 	default:

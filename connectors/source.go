@@ -2,6 +2,7 @@ package connectors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -96,4 +97,65 @@ func (r *Registry) Names() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// The optional capabilities below extend Source. The runner asks for them
+// with a type assertion; a source implements only what its origin allows.
+
+// Checker is a source that can tell, without reading everything, whether
+// it can reach and read its origin (`cityhub connectors check --reach`,
+// the Airbyte "check" step). Check opens a connection or the file, reads
+// enough to know the format is right (a header, one page, one row) and
+// closes it. Its error says what failed, e.g. "GET http://…: 503".
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
+// Resumer is a source that can resume after a checkpoint: an Open311
+// endpoint by updated time, a SQL table by a watermark column, an NGSI-LD
+// broker by modifiedAt. Each record it emits carries Record.Checkpoint, the
+// opaque position that resumes after that record; the runner stores the
+// checkpoint of the last record of a batch in the same commit as the
+// batch, so a checkpoint never runs ahead of the data. ReadFrom with ""
+// reads from the start. Records emitted in one call must come in
+// checkpoint order (ties broken by a key, so that resuming after a record
+// neither skips nor repeats its equals).
+type Resumer interface {
+	ReadFrom(ctx context.Context, checkpoint string, emit func(Record) error) error
+}
+
+// Streamer is a long-running source (an MQTT subscription, a websocket):
+// Subscribe delivers records as they arrive until ctx ends, reconnecting
+// on its own after transient failures (logging each), and returns nil when
+// ctx ends or an error it cannot recover from. The runner batches streamed
+// records by size and by time and commits them; a record with Ack set is
+// acknowledged (Ack called once) only after its batch committed or the
+// record was dead-lettered, so a message the broker considers delivered is
+// always in the graph or in the dead letters. checkpoint is the last one
+// committed, for streams that can replay ("" for the start or for brokers
+// that keep the position themselves).
+type Streamer interface {
+	Subscribe(ctx context.Context, checkpoint string, emit func(Record) error) error
+}
+
+// TransientError marks a failure worth retrying (connection refused, a
+// timeout, HTTP 429 or 5xx, a serialisation failure): the runner retries
+// the run with exponential backoff and jitter before it fails.
+type TransientError struct{ Err error }
+
+func (e *TransientError) Error() string { return e.Err.Error() }
+func (e *TransientError) Unwrap() error { return e.Err }
+
+// Transient wraps err as a TransientError (nil stays nil).
+func Transient(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &TransientError{Err: err}
+}
+
+// IsTransient reports whether err (or an error it wraps) is transient.
+func IsTransient(err error) bool {
+	var t *TransientError
+	return errors.As(err, &t)
 }
