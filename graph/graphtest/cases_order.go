@@ -3,6 +3,7 @@ package graphtest
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cityhub/cityhub/graph"
@@ -67,6 +68,94 @@ func orderCases() []testCase {
 			}
 			if want := []string{"big-0", "big-1", "big-2", "big-3"}; !slices.Equal(got, want) {
 				t.Errorf("paging by lampCount one at a time = %q, want %q", got, want)
+			}
+		}},
+		{"Order/CodePointsAboveBMP", func(t *testing.T, s graph.Store) {
+			// strings that differ first at a character above U+FFFF and one
+			// in U+E000–U+FFFF: UTF-16 code units order them the other way
+			// round from code points, so a backend that compares UTF-16
+			// in its cursors or range filters skips or repeats rows
+			names := map[string]string{
+				"cp-a":    "a plain",
+				"cp-lig":  "\uFB01le ligature", // ﬁ
+				"cp-full": "\uFF46ullwidth",    // ｆ
+				"cp-pua":  "\uE000 private use",
+				"cp-jamo": "\uD7FF jamo",
+				"cp-emo":  "\U0001F6A6 signal",      // 🚦
+				"cp-emo2": "\U0001F6A6\uFB01 mixed", // 🚦ﬁ
+				"cp-cjk":  "\U00020000 ext-b",
+				"cp-hang": "\uAC00 hangul",
+			}
+			var b graph.Batch
+			for id, name := range names {
+				b.Nodes = append(b.Nodes, node("StreetLight", id, "status", "OK", "name", name, "externalIds", list("x:"+name)))
+			}
+			// an ID with such characters, for the ID tie-break
+			b.Nodes = append(b.Nodes, node("StreetLight", "cp-\U0001F6A6", "status", "OK", "name", "\uFB01le ligature"))
+			MustApply(t, s, b)
+			all := make([]string, 0, len(names)+1)
+			for id := range names {
+				all = append(all, id)
+			}
+			all = append(all, "cp-\U0001F6A6")
+			name := func(id string) string {
+				if id == "cp-\U0001F6A6" {
+					return "\uFB01le ligature"
+				}
+				return names[id]
+			}
+			// Go compares strings byte-wise in UTF-8: code-point order
+			want := slices.Clone(all)
+			slices.SortFunc(want, func(a, b string) int {
+				if c := strings.Compare(name(a), name(b)); c != 0 {
+					return c
+				}
+				return strings.Compare(a, b)
+			})
+			prefix := graph.Cmp{Field: "id", Op: graph.OpStartsWith, Value: "cp-"}
+			for _, desc := range []bool{false, true} {
+				w := slices.Clone(want)
+				if desc {
+					// descending by name, ties still ascending by ID
+					slices.SortStableFunc(w, func(a, b string) int { return -strings.Compare(name(a), name(b)) })
+				}
+				q := graph.FindQuery{Class: "StreetLight", Filter: prefix, Order: byField("name", desc)}
+				for _, n := range []int{1, 2, 3} {
+					if got := allPages(t, s, q, n); !slices.Equal(got, w) {
+						t.Errorf("pages of %d by name desc=%v = %q, want %q", n, desc, got, w)
+					}
+				}
+			}
+			byID := slices.Clone(all)
+			slices.Sort(byID)
+			if got := allPages(t, s, graph.FindQuery{Class: "StreetLight", Filter: prefix}, 1); !slices.Equal(got, byID) {
+				t.Errorf("pages of 1 by id = %q, want %q", got, byID)
+			}
+			ops := map[graph.CmpOp]func(int) bool{
+				graph.OpLt: func(c int) bool { return c < 0 }, graph.OpLte: func(c int) bool { return c <= 0 },
+				graph.OpGt: func(c int) bool { return c > 0 }, graph.OpGte: func(c int) bool { return c >= 0 },
+			}
+			for op, holds := range ops {
+				for _, pivot := range all {
+					v := name(pivot)
+					var wantIDs, wantList []string
+					for _, id := range byID {
+						if holds(strings.Compare(name(id), v)) {
+							wantIDs = append(wantIDs, id)
+							if id != "cp-\U0001F6A6" && holds(strings.Compare("x:"+name(id), "x:"+v)) {
+								wantList = append(wantList, id)
+							}
+						}
+					}
+					f := graph.And{prefix, graph.Cmp{Field: "name", Op: op, Value: v}}
+					if got := findIDs(t, s, "StreetLight", f); !slices.Equal(got, wantIDs) {
+						t.Errorf("name %s %q = %q, want %q", op, v, got, wantIDs)
+					}
+					f = graph.And{prefix, graph.Cmp{Field: "externalIds", Op: op, Value: "x:" + v}}
+					if got := findIDs(t, s, "StreetLight", f); !slices.Equal(got, wantList) {
+						t.Errorf("externalIds %s %q = %q, want %q", op, "x:"+v, got, wantList)
+					}
+				}
 			}
 		}},
 		{"Order/Fields", func(t *testing.T, s graph.Store) {

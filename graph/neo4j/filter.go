@@ -18,15 +18,18 @@ type field struct {
 	// lower is the expression of the lower-cased shadow ("" when the
 	// values are always ASCII: class names, enum values).
 	lower string
-	kind  kind
-	list  bool
-	prop  *ontology.Property // nil for the built-in fields
+	// ord is the expression of the code-point-ordered shadow ("" when the
+	// values are always ASCII); see keyOrd.
+	ord  string
+	kind kind
+	list bool
+	prop *ontology.Property // nil for the built-in fields
 }
 
 var builtinFields = map[string]field{
-	graph.FieldID:         {name: graph.FieldID, expr: "n." + keyID, lower: "n." + keyLower + keyID, kind: kString},
+	graph.FieldID:         {name: graph.FieldID, expr: "n." + keyID, lower: "n." + keyLower + keyID, ord: "n." + keyOrd + keyID, kind: kString},
 	graph.FieldClass:      {name: graph.FieldClass, expr: "n." + keyClass, kind: kString},
-	graph.FieldSource:     {name: graph.FieldSource, expr: "n." + keySource, lower: "n." + keyLower + keySource, kind: kString},
+	graph.FieldSource:     {name: graph.FieldSource, expr: "n." + keySource, lower: "n." + keyLower + keySource, ord: "n." + keyOrd + keySource, kind: kString},
 	graph.FieldFetchedAt:  {name: graph.FieldFetchedAt, expr: "n." + keyFetched, kind: kTime},
 	graph.FieldIngestedAt: {name: graph.FieldIngestedAt, expr: "n." + keyIngested, kind: kTime},
 	graph.FieldValidFrom:  {name: graph.FieldValidFrom, expr: "n." + keyValidFrom, kind: kTime},
@@ -49,8 +52,21 @@ func (sc *scope) resolve(name string) (field, error) {
 	f := field{name: name, expr: prop("n", name), kind: kindOf(p), list: p.List, prop: p}
 	if f.kind == kString && p.Enum == nil {
 		f.lower = prop("n", keyLower+name)
+		f.ord = prop("n", keyOrd+name)
 	}
 	return f, nil
+}
+
+// ordered returns the expression and parameter of an order comparison
+// (<, <=, >, >=) of f with v: the value itself, or, when v has a
+// character whose UTF-16 and code-point orders differ, the ordered shadow
+// and v in shadow form (see keyOrd).
+func (f field) ordered(v any) (string, any) {
+	s, ok := v.(string)
+	if !ok || f.ord == "" || !ordParamNeeded(s) {
+		return f.expr, v
+	}
+	return "coalesce(" + f.ord + ", " + f.expr + ")", ordShadowString(s)
 }
 
 // value converts a filter value for field f into its parameter form.
@@ -285,6 +301,18 @@ func (fc *filterCompiler) cmp(x graph.Cmp) error {
 		v, err := f.value(x.Value)
 		if err != nil {
 			return err
+		}
+		if x.Op != graph.OpEq {
+			var expr string
+			expr, v = f.ordered(v)
+			if expr != f.expr {
+				if f.list {
+					c.w("any(x IN ", expr, " WHERE x", cmpOps[x.Op]).p(v).w(")")
+				} else {
+					c.w(expr, cmpOps[x.Op]).p(v)
+				}
+				return nil
+			}
 		}
 		open()
 		c.w(elem, cmpOps[x.Op]).p(v)

@@ -61,6 +61,101 @@ func lowerShadow(v any) any {
 	return nil
 }
 
+// keyOrd prefixes the code-point-ordered shadow of a string property (and
+// of id and _source). Cypher's ORDER BY sorts strings by code point, as
+// the embedded store and the contract do, but its <, <=, > and >= compare
+// UTF-16 code units, so a character above U+FFFF (a surrogate pair) sorts
+// below U+E000–U+FFFF (ligatures, fullwidth forms, private use) in a
+// comparison and above them in an ORDER BY: a keyset continuation or a
+// range filter would skip or repeat rows. The shadow re-encodes every
+// character from U+D7FF up as three units below U+D800 (ordShadowString),
+// so that any comparison of shadows agrees with code-point order. Only
+// values with such characters carry one; comparisons whose parameter has
+// a character from U+E000 up read coalesce(shadow, value) (without such a
+// character in the parameter, UTF-16 and code-point order agree).
+const keyOrd = "_cp_"
+
+// ordMark starts the three-unit form of a character from U+D7FF up.
+const ordMark = 0xD7FF
+
+// needsOrd reports whether s has a character whose order differs between
+// UTF-16 and code points when compared with a parameter from U+E000 up,
+// i.e. whether ordShadowString changes s.
+func needsOrd(s string) bool {
+	if isASCII(s) {
+		return false
+	}
+	for _, r := range s {
+		if r >= ordMark {
+			return true
+		}
+	}
+	return false
+}
+
+// ordParamNeeded reports whether a comparison with the string parameter s
+// must read the ordered shadow.
+func ordParamNeeded(s string) bool {
+	if isASCII(s) {
+		return false
+	}
+	for _, r := range s {
+		if r >= 0xE000 {
+			return true
+		}
+	}
+	return false
+}
+
+// ordShadowString maps s to a string of code units below U+D800 whose
+// order (UTF-16, code point or UTF-8 alike) is the code-point order of s:
+// characters below U+D7FF stay, the others become U+D7FF followed by two
+// units carrying their high and low ten bits.
+func ordShadowString(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for _, r := range s {
+		if r < ordMark {
+			b.WriteRune(r)
+			continue
+		}
+		b.WriteRune(ordMark)
+		b.WriteRune(0x1000 + r>>10)
+		b.WriteRune(0x1000 + r&0x3FF)
+	}
+	return b.String()
+}
+
+// ordShadow returns the ordered shadow of a string or string list that
+// needs one, nil otherwise.
+func ordShadow(v any) any {
+	switch x := v.(type) {
+	case string:
+		if !needsOrd(x) {
+			return nil
+		}
+		return ordShadowString(x)
+	case []any:
+		need := false
+		for _, e := range x {
+			if s, ok := e.(string); ok && needsOrd(s) {
+				need = true
+				break
+			}
+		}
+		if !need {
+			return nil
+		}
+		out := make([]any, len(x))
+		for i, e := range x {
+			s, _ := e.(string)
+			out[i] = ordShadowString(s)
+		}
+		return out
+	}
+	return nil
+}
+
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
@@ -90,7 +185,7 @@ func (m *model) decodeStored(raw map[string]any) (*stored, error) {
 	}
 	ps := m.classProps[st.class]
 	for k, v := range raw {
-		if k == keyID || k == keyLocation || strings.HasPrefix(k, "_") { // _lc_ shadows too
+		if k == keyID || k == keyLocation || strings.HasPrefix(k, "_") { // _lc_ and _cp_ shadows too
 			continue
 		}
 		if ps == nil {
@@ -160,6 +255,9 @@ func (m *model) encodeStored(st *stored) map[string]any {
 			if lc := lowerShadow(v); lc != nil {
 				out[keyLower+k] = lc
 			}
+			if o := ordShadow(v); o != nil {
+				out[keyOrd+k] = o
+			}
 		}
 	}
 	out[keyID] = st.id
@@ -167,8 +265,14 @@ func (m *model) encodeStored(st *stored) map[string]any {
 	if lc := lowerShadow(st.id); lc != nil {
 		out[keyLower+keyID] = lc
 	}
+	if o := ordShadow(st.id); o != nil {
+		out[keyOrd+keyID] = o
+	}
 	if lc := lowerShadow(st.prov.Source); lc != nil {
 		out[keyLower+keySource] = lc // _lc__source: ontology names have no "_"
+	}
+	if o := ordShadow(st.prov.Source); o != nil {
+		out[keyOrd+keySource] = o
 	}
 	if g := st.geo; g != nil {
 		out[keyLocation] = point2D(g.Point)

@@ -49,7 +49,8 @@ func orderBy(c *cypher, ofs []orderField) {
 // rest of the keys after; finally a greater node ID.
 func keyset(c *cypher, ofs []orderField, vals []any, id string) {
 	if len(ofs) == 0 {
-		c.w("n.id > ").p(id)
+		expr, v := builtinFields[graph.FieldID].ordered(id)
+		c.w(expr, " > ").p(v)
 		return
 	}
 	o, v := ofs[0], vals[0]
@@ -64,7 +65,12 @@ func keyset(c *cypher, ofs []orderField, vals []any, id string) {
 		op = " < "
 	}
 	pv := c.param(v)
-	c.w("(", o.expr, op, pv, " OR ", o.expr, " IS NULL OR (", o.expr, " = ", pv, " AND ")
+	ord, ov := o.ordered(v)
+	pov := pv
+	if ord != o.expr {
+		pov = c.param(ov)
+	}
+	c.w("(", ord, op, pov, " OR ", o.expr, " IS NULL OR (", o.expr, " = ", pv, " AND ")
 	keyset(c, ofs[1:], vals[1:], id)
 	c.w("))")
 }
