@@ -26,18 +26,30 @@ func Distance(lat1, lon1, lat2, lon2 float64) float64 {
 }
 
 // RadiusBox returns a bounding box that contains every point within meters
-// of (lat, lon): a cheap prefilter before the exact distance.
+// of (lat, lon): a cheap prefilter before the exact distance. The box never
+// wraps: when the circle reaches a pole or crosses the antimeridian it
+// spans every longitude, and latitudes are clamped to [-90, 90].
 func RadiusBox(lat, lon, meters float64) (minLat, minLon, maxLat, maxLon float64) {
-	dLat := meters / EarthRadiusM * 180 / math.Pi
-	cos := math.Cos(lat * math.Pi / 180)
+	r := meters / EarthRadiusM // angular radius
+	dLat := r * 180 / math.Pi
+	// the widest longitude of a small circle of angular radius r around
+	// latitude φ is asin(sin r / cos φ); when sin r ≥ cos φ the circle
+	// holds a pole and spans every longitude
 	dLon := 180.0
-	if cos > 1e-9 {
-		dLon = math.Min(180, dLat/cos)
+	if cos := math.Cos(lat * math.Pi / 180); r < math.Pi/2 && math.Sin(r) < cos {
+		dLon = math.Asin(math.Sin(r)/cos) * 180 / math.Pi
 	}
 	// widen by a hair so points exactly on the radius survive rounding
 	dLat *= 1.000001
 	dLon *= 1.000001
-	return lat - dLat, lon - dLon, lat + dLat, lon + dLon
+	minLat, maxLat = lat-dLat, lat+dLat
+	minLon, maxLon = lon-dLon, lon+dLon
+	if maxLat >= 90 || minLat <= -90 || minLon < -180 || maxLon > 180 {
+		// over a pole every meridian is near; across the antimeridian the
+		// box would wrap
+		minLon, maxLon = -180, 180
+	}
+	return math.Max(minLat, -90), minLon, math.Min(maxLat, 90), maxLon
 }
 
 // ValidPoint reports whether lat/lon are finite WGS84 coordinates.

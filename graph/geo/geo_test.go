@@ -66,3 +66,30 @@ func FuzzParseGeoJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestRadiusBoxContainsCircle checks, for centres near the poles, on the
+// antimeridian and in between, and radii up to half the Earth, that every
+// point within the radius lies inside the box.
+func TestRadiusBoxContainsCircle(t *testing.T) {
+	centres := [][2]float64{{0, 0}, {42.37, -71.1}, {89.5, 10}, {-89.9, -170}, {10, 179.9}, {-35, -179.5}, {60, 120}}
+	radii := []float64{10, 5e3, 1e6, 7.7e6, 2e7}
+	for _, c := range centres {
+		for _, m := range radii {
+			minLat, minLon, maxLat, maxLon := RadiusBox(c[0], c[1], m)
+			if minLat < -90 || maxLat > 90 || minLon < -180 || maxLon > 180 || minLat > maxLat || minLon > maxLon {
+				t.Fatalf("RadiusBox(%v, %v) = [%v %v %v %v]: not a valid box", c, m, minLat, minLon, maxLat, maxLon)
+			}
+			for lat := -90.0; lat <= 90; lat += 0.5 {
+				for lon := -180.0; lon <= 180; lon += 0.5 {
+					if Distance(c[0], c[1], lat, lon) > m {
+						continue
+					}
+					if lat < minLat || lat > maxLat || lon < minLon || lon > maxLon {
+						t.Fatalf("centre %v radius %v m: point (%v, %v) at %.0f m is outside the box [%v %v %v %v]",
+							c, m, lat, lon, Distance(c[0], c[1], lat, lon), minLat, minLon, maxLat, maxLon)
+					}
+				}
+			}
+		}
+	}
+}

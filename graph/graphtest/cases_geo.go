@@ -91,6 +91,46 @@ func geoCases() []testCase {
 			_, err := s.Find(t.Context(), graph.FindQuery{Class: "StreetLight", First: 1, Filter: graph.Near{Center: graph.Point{Lat: 91, Lon: 0}, Meters: 1}})
 			MustFail(t, "near a bad point", err, graph.ErrInvalid)
 		}},
+		{"Geo/PolesAndAntimeridian", func(t *testing.T, s graph.Store) {
+			// circles that hold a pole or cross ±180°: a bounding-box
+			// prefilter must not wrap or cut them (found by the
+			// differential fuzz test)
+			MustApply(t, s, graph.Batch{Nodes: []graph.Node{
+				at(node("StreetLight", "pole-n", "status", "OK"), 89.9, 170),
+				at(node("StreetLight", "pole-far", "status", "OK"), 60, 170),
+				at(node("StreetLight", "am-east", "status", "OK"), -10, 179.9),
+				at(node("StreetLight", "am-west", "status", "OK"), -10, -179.9),
+				at(node("StreetLight", "am-far", "status", "OK"), -10, 170),
+			}})
+			cases := []struct {
+				name        string
+				lat, lon, m float64
+				want        []string
+			}{
+				{"over the north pole", 80, -10, 2e6, []string{"pole-n"}},
+				{"across the antimeridian from the east", -10, 179.95, 2e4, []string{"am-east", "am-west"}},
+				{"across the antimeridian from the west", -10, -179.99, 2e4, []string{"am-east", "am-west"}},
+				{"half the Earth", 0, 0, 2.2e7, []string{"am-east", "am-far", "am-west", "pole-far", "pole-n"}},
+			}
+			only := graph.Cmp{Field: "id", Op: graph.OpIn, Value: []any{"pole-n", "pole-far", "am-east", "am-west", "am-far"}}
+			for _, c := range cases {
+				for _, n := range c.want {
+					if d := geo.Distance(c.lat, c.lon, MustNode(t, s, n).Geometry.Point.Lat, MustNode(t, s, n).Geometry.Point.Lon); d > c.m {
+						t.Fatalf("%s: fixture point %s is %.0f m away", c.name, n, d)
+					}
+				}
+				f := graph.And{only, graph.Near{Center: graph.Point{Lat: c.lat, Lon: c.lon}, Meters: c.m}}
+				if got := findIDs(t, s, "StreetLight", f); !slices.Equal(got, c.want) {
+					t.Errorf("%s: Find near = %q, want %q", c.name, got, c.want)
+				}
+				pages := MustNear(t, s, graph.NearQuery{Points: []graph.Point{{Lat: c.lat, Lon: c.lon}}, Class: "StreetLight", Meters: c.m, Filter: only, First: 10})
+				got := ids(pages[0].Nodes)
+				slices.Sort(got)
+				if !slices.Equal(got, c.want) {
+					t.Errorf("%s: Near = %q, want %q", c.name, got, c.want)
+				}
+			}
+		}},
 		{"Geo/WithinBox", func(t *testing.T, s graph.Store) {
 			seedGeo(t, s)
 			box := graph.BBox{MinLat: cLat - 0.01, MinLon: cLon - 0.01, MaxLat: cLat + 0.015, MaxLon: cLon + 0.003}

@@ -451,9 +451,6 @@ func (s *Store) Near(ctx context.Context, q graph.NearQuery) ([]*graph.Page, err
 			return nil, fmt.Errorf("sqlite: near: %w: bad point (%v, %v)", graph.ErrInvalid, p.Lat, p.Lon)
 		}
 		minLat, minLon, maxLat, maxLon := geo.RadiusBox(p.Lat, p.Lon, q.Meters)
-		if minLon < -180 || maxLon > 180 {
-			minLon, maxLon = -180, 180
-		}
 		pts[i] = [6]float64{p.Lat, p.Lon, minLat, maxLat, minLon, maxLon}
 	}
 	rawPts, _ := json.Marshal(pts)
