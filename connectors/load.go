@@ -28,10 +28,12 @@ type Connector struct {
 	Freshness time.Duration
 	// BatchSize is the number of nodes per Apply; 0 uses the runner's.
 	BatchSize int
-	File      string // connector file
-	Line      int    // line of the connector in File
-	Reader    Source
-	Mapping   *Mapping
+	// Retry overrides the runner's retry policy for transient failures.
+	Retry   *RetryPolicy
+	File    string // connector file
+	Line    int    // line of the connector in File
+	Reader  Source
+	Mapping *Mapping
 }
 
 var (
@@ -117,7 +119,7 @@ type loader struct {
 	reg *Registry
 }
 
-var connectorKeys = []string{"name", "source", "kind", "description", "schedule", "freshness", "batch_size", "config", "mapping"}
+var connectorKeys = []string{"name", "source", "kind", "description", "schedule", "freshness", "batch_size", "retry", "config", "mapping"}
 
 func (l *loader) connector(n *yaml.Node, path string) *Connector {
 	c := &Connector{File: l.file, Line: n.Line}
@@ -150,6 +152,8 @@ func (l *loader) connector(n *yaml.Node, path string) *Connector {
 			if c.BatchSize < 0 {
 				l.errorf(v, p, "batch_size must be positive")
 			}
+		case "retry":
+			c.Retry = l.retry(v, p)
 		case "config":
 			cfgNode = v
 		case "mapping":
@@ -217,6 +221,29 @@ func (l *loader) duration(n *yaml.Node, path string) time.Duration {
 		l.errorf(n, path, "expected a duration such as 15m or 24h, got %q", s)
 	}
 	return d
+}
+
+// retry decodes a retry block: {attempts: 5, initial: 1s, max: 1m}.
+func (l *loader) retry(n *yaml.Node, path string) *RetryPolicy {
+	rp := DefaultRetry()
+	l.mapping(n, path, []string{"attempts", "initial", "max"}, func(key string, _, v *yaml.Node) {
+		p := path + "." + key
+		switch key {
+		case "attempts":
+			rp.Attempts = l.integer(v, p)
+			if rp.Attempts < 1 || rp.Attempts > 100 {
+				l.errorf(v, p, "attempts must be between 1 and 100")
+			}
+		case "initial":
+			rp.Initial = l.duration(v, p)
+		case "max":
+			rp.Max = l.duration(v, p)
+		}
+	})
+	if rp.Max < rp.Initial {
+		l.errorf(n, path+".max", "max (%v) must not be below initial (%v)", rp.Max, rp.Initial)
+	}
+	return &rp
 }
 
 func hasKey(n *yaml.Node, key string) bool {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/cityhub/cityhub/graph"
@@ -27,9 +29,38 @@ type Finder interface {
 }
 
 // Target is what a run writes to: an Applier, and a Finder for locate_in.
+// With the journal on it must also be a NodeReader.
 type Target interface {
 	Applier
 	Finder
+}
+
+// RetryPolicy says how often and how patiently a run is retried after a
+// transient failure (an unreachable source or store): attempt n waits a
+// random time up to min(Max, Initial·2ⁿ⁻¹) ("full jitter").
+type RetryPolicy struct {
+	Attempts int           // attempts in all, ≥ 1
+	Initial  time.Duration // first backoff ceiling
+	Max      time.Duration // largest backoff ceiling
+}
+
+// DefaultRetry is the policy of connectors that set none: 4 attempts,
+// backoff ceilings 1 s, 2 s, 4 s (at most 30 s).
+func DefaultRetry() RetryPolicy {
+	return RetryPolicy{Attempts: 4, Initial: time.Second, Max: 30 * time.Second}
+}
+
+// backoff returns the wait before attempt n+1 (n ≥ 1 attempts made).
+func (p RetryPolicy) backoff(n int, rnd func() float64) time.Duration {
+	ceil := p.Initial
+	for i := 1; i < n && ceil < p.Max; i++ {
+		ceil *= 2
+	}
+	ceil = min(ceil, p.Max)
+	if ceil <= 0 {
+		return 0
+	}
+	return time.Duration(rnd() * float64(ceil))
 }
 
 // RunnerConfig configures a Runner.
@@ -38,11 +69,28 @@ type RunnerConfig struct {
 	Logger *slog.Logger
 	// Now is the clock (fetchedAt, run IDs, durations); nil is time.Now.
 	Now func() time.Time
-	// DeadLetters receives records that fail; nil logs them at Warn only.
+	// DeadLetters receives records that fail, in addition to the journal;
+	// nil keeps them in the journal only (or logs them when it is off).
 	DeadLetters DeadLetterSink
 	// BatchSize is the number of nodes per Apply when a connector does not
 	// set its own; 0 means 500.
 	BatchSize int
+	// Journal records connectors, runs, dead letters and checkpoints in
+	// the graph (see journal.go). The ontology must have the Connector,
+	// IngestRun and DeadLetter classes and the target must read nodes.
+	Journal bool
+	// Retry is the policy for connectors that set none; the zero value is
+	// DefaultRetry.
+	Retry RetryPolicy
+	// FlushInterval bounds how long a streamed record waits for its batch;
+	// 0 means one second.
+	FlushInterval time.Duration
+	// Progress, when set, is called after every committed batch with the
+	// run's counts so far (from the run's goroutine).
+	Progress func(RunStats)
+	// Rand returns a number in [0, 1) for backoff jitter; nil uses
+	// math/rand/v2.
+	Rand func() float64
 }
 
 // DefaultBatchSize is the number of nodes per Apply.
@@ -52,15 +100,21 @@ const DefaultBatchSize = 500
 // in batches and dead-letters what fails. One Runner may run several
 // connectors, one after the other or concurrently.
 type Runner struct {
-	log   *slog.Logger
-	now   func() time.Time
-	dead  DeadLetterSink
-	batch int
+	log      *slog.Logger
+	now      func() time.Time
+	dead     DeadLetterSink
+	batch    int
+	journal  bool
+	retry    RetryPolicy
+	flushInt time.Duration
+	progress func(RunStats)
+	rnd      func() float64
 }
 
 // NewRunner returns a runner.
 func NewRunner(cfg RunnerConfig) *Runner {
-	r := &Runner{log: cfg.Logger, now: cfg.Now, dead: cfg.DeadLetters, batch: cfg.BatchSize}
+	r := &Runner{log: cfg.Logger, now: cfg.Now, dead: cfg.DeadLetters, batch: cfg.BatchSize, journal: cfg.Journal,
+		retry: cfg.Retry, flushInt: cfg.FlushInterval, progress: cfg.Progress, rnd: cfg.Rand}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -70,17 +124,28 @@ func NewRunner(cfg RunnerConfig) *Runner {
 	if r.batch <= 0 {
 		r.batch = DefaultBatchSize
 	}
+	if r.retry.Attempts <= 0 {
+		r.retry = DefaultRetry()
+	}
+	if r.flushInt <= 0 {
+		r.flushInt = time.Second
+	}
+	if r.rnd == nil {
+		r.rnd = rand.Float64
+	}
 	return r
 }
 
 // RunStats reports one run. Without an error, Read = Written + Rejected +
-// Skipped.
+// Skipped (counted over every attempt).
 type RunStats struct {
 	Connector string
 	Source    string
 	Run       string // run ID
+	Trigger   Trigger
 	StartedAt time.Time
 	Duration  time.Duration
+	Attempts  int
 	Read      int // records read from the source
 	Written   int // records whose nodes and edges were applied
 	Rejected  int // records dead-lettered
@@ -89,6 +154,22 @@ type RunStats struct {
 	Edges     int // edges applied (including locate_in)
 	Changes   int // change events the store reported
 	Located   int // LOCATED_IN edges computed by locate_in
+	// Checkpoint is the checkpoint committed last ("" for sources that do
+	// not resume).
+	Checkpoint string
+}
+
+// Status is the run's RunStatus for an outcome: SUCCEEDED, PARTIAL (some
+// records dead-lettered) or FAILED.
+func (st RunStats) Status(err error) string {
+	switch {
+	case err != nil:
+		return "FAILED"
+	case st.Rejected > 0:
+		return "PARTIAL"
+	default:
+		return "SUCCEEDED"
+	}
 }
 
 // RunID returns the ID of a run of a connector started at t:
@@ -97,20 +178,121 @@ func RunID(connector string, t time.Time) string {
 	return "urn:city:ingest-run:hub:" + connector + "~" + t.UTC().Format("20060102T150405.000Z")
 }
 
-// Run reads the connector's source to the end, writing through t. It
-// returns the run's counts, and an error when the run could not finish
-// (source unreadable, store failure, dead-letter sink failure, ctx done);
-// records applied before the error stay applied.
+// Run reads the connector's source to the end, writing through t, with
+// the MANUAL trigger. See RunWith.
 func (r *Runner) Run(ctx context.Context, c *Connector, t Target) (RunStats, error) {
-	start := r.now()
-	st := RunStats{Connector: c.Name, Source: c.Source, Run: RunID(c.Name, start), StartedAt: start}
-	log := r.log.With("connector", c.Name, "source", c.Source, "run", st.Run)
-	log.InfoContext(ctx, "run started", "kind", c.Kind)
+	return r.RunWith(ctx, c, t, TriggerManual)
+}
 
-	err := r.run(ctx, c, t, &st, log)
+// RunWith reads the connector's source to the end (a Resumer from its
+// committed checkpoint), writing through t, and retries transient
+// failures with backoff. It returns the run's counts, and an error when
+// the run could not finish (source unreadable, store failure, dead-letter
+// sink failure, ctx done); records applied before the error stay applied
+// and the checkpoint stays at the last committed batch.
+func (r *Runner) RunWith(ctx context.Context, c *Connector, t Target, trigger Trigger) (RunStats, error) {
+	return r.run(ctx, c, t, trigger, false)
+}
+
+// Stream runs a streaming connector (its source a Streamer) until ctx
+// ends: records are committed in batches by size and by FlushInterval,
+// acknowledged after their commit, and the subscription is restarted with
+// backoff after transient failures, however often. It returns nil when
+// ctx ends.
+func (r *Runner) Stream(ctx context.Context, c *Connector, t Target) (RunStats, error) {
+	if _, ok := c.Reader.(Streamer); !ok {
+		return RunStats{}, fmt.Errorf("connectors: %s: kind %s does not stream", c.Name, c.Kind)
+	}
+	return r.run(ctx, c, t, TriggerStream, true)
+}
+
+// RunAll runs connectors one after the other, in order (so that polygon
+// layers load before the connectors that locate points in them). It stops
+// at the first failed run and returns the stats of the runs made.
+func (r *Runner) RunAll(ctx context.Context, conns []*Connector, t Target) ([]RunStats, error) {
+	return r.RunAllWith(ctx, conns, t, TriggerManual)
+}
+
+// RunAllWith is RunAll with a trigger.
+func (r *Runner) RunAllWith(ctx context.Context, conns []*Connector, t Target, trigger Trigger) ([]RunStats, error) {
+	var out []RunStats
+	for _, c := range conns {
+		st, err := r.RunWith(ctx, c, t, trigger)
+		out = append(out, st)
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// retryable reports whether a failed attempt may pass later.
+func retryable(err error) bool {
+	return IsTransient(err) || errors.Is(err, graph.ErrUnavailable)
+}
+
+func (r *Runner) run(ctx context.Context, c *Connector, t Target, trigger Trigger, stream bool) (RunStats, error) {
+	start := r.now()
+	st := RunStats{Connector: c.Name, Source: c.Source, Run: RunID(c.Name, start), StartedAt: start, Trigger: trigger}
+	log := r.log.With("connector", c.Name, "source", c.Source, "run", st.Run)
+	log.InfoContext(ctx, "run started", "kind", c.Kind, "trigger", trigger)
+	policy := r.retry
+	if c.Retry != nil {
+		policy = *c.Retry
+	}
+	var j *journal
+	var nr NodeReader
+	if r.journal {
+		var ok bool
+		if nr, ok = t.(NodeReader); !ok {
+			return st, fmt.Errorf("connectors: run %s: the journal needs a target that reads nodes", c.Name)
+		}
+		j = &journal{c: c, st: &st, trigger: trigger}
+	}
+	var err error
+	for {
+		st.Attempts++
+		err = r.attempt(ctx, c, t, nr, j, &st, log, stream)
+		if err == nil && !stream {
+			break
+		}
+		if ctx.Err() != nil {
+			if stream {
+				err = nil // a stream ends when its context does
+			}
+			break
+		}
+		if err != nil && !retryable(err) {
+			break
+		}
+		if !stream && st.Attempts >= policy.Attempts {
+			err = fmt.Errorf("%w (gave up after %d attempts)", err, st.Attempts)
+			break
+		}
+		wait := policy.backoff(st.Attempts, r.rnd)
+		log.WarnContext(ctx, "attempt failed, retrying", "attempt", st.Attempts, "in", wait.Round(time.Millisecond), "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		if ctx.Err() != nil {
+			if stream {
+				err = nil
+			}
+			break
+		}
+	}
 	st.Duration = r.now().Sub(start)
+	if j != nil {
+		// the final record survives a cancelled run context
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if ferr := r.finish(fctx, t, j, err); ferr != nil {
+			log.ErrorContext(ctx, "run record not written", "err", ferr)
+		}
+		cancel()
+	}
 	attrs := []any{"read", st.Read, "written", st.Written, "rejected", st.Rejected, "skipped", st.Skipped,
-		"nodes", st.Nodes, "edges", st.Edges, "duration", st.Duration}
+		"nodes", st.Nodes, "edges", st.Edges, "attempts", st.Attempts, "duration", st.Duration}
 	if err != nil {
 		log.ErrorContext(ctx, "run failed", append(attrs, "err", err)...)
 		return st, fmt.Errorf("connectors: run %s: %w", c.Name, err)
@@ -119,19 +301,21 @@ func (r *Runner) Run(ctx context.Context, c *Connector, t Target) (RunStats, err
 	return st, nil
 }
 
-// RunAll runs connectors one after the other, in order (so that polygon
-// layers load before the connectors that locate points in them). It stops
-// at the first failed run and returns the stats of the runs made.
-func (r *Runner) RunAll(ctx context.Context, conns []*Connector, t Target) ([]RunStats, error) {
-	var out []RunStats
-	for _, c := range conns {
-		st, err := r.Run(ctx, c, t)
-		out = append(out, st)
-		if err != nil {
-			return out, err
-		}
+// finish writes the connector's and the run's final record.
+func (r *Runner) finish(ctx context.Context, t Target, j *journal, runErr error) error {
+	now := r.now()
+	status := j.st.Status(runErr)
+	j.state.LastStatus = status
+	j.state.LastError = ""
+	if runErr != nil {
+		j.state.LastError = runErr.Error()
+	} else {
+		j.state.LastSuccessAt = now.UTC()
 	}
-	return out, nil
+	cn := j.connectorNode(now)
+	rn, re := j.runNode(now, status, now, runErr)
+	_, err := t.Apply(ctx, graph.Batch{Nodes: []graph.Node{cn, rn}, Edges: []graph.Edge{re}})
+	return err
 }
 
 // pendingRecord is a mapped record waiting in the batch.
@@ -146,18 +330,42 @@ type runState struct {
 	c       *Connector
 	t       Target
 	st      *RunStats
+	j       *journal
 	log     *slog.Logger
 	batch   graph.Batch
 	pending []pendingRecord
 	limit   int
+	// dead holds the journal's dead-letter nodes and edges not yet
+	// committed; acks the acknowledgements due after the next commit.
+	deadNodes []graph.Node
+	deadEdges []graph.Edge
+	acks      []func()
+	// checkpoint is the checkpoint of the last record read (committed with
+	// the next batch).
+	checkpoint string
 	// storeFailed is set when the store or the dead-letter sink failed:
 	// nothing more is written in this run.
 	storeFailed bool
 }
 
-func (r *Runner) run(ctx context.Context, c *Connector, t Target, st *RunStats, log *slog.Logger) error {
+func (r *Runner) attempt(ctx context.Context, c *Connector, t Target, nr NodeReader, j *journal, st *RunStats, log *slog.Logger, stream bool) error {
 	if c.Reader == nil || c.Mapping == nil {
 		return errors.New("connector is not loaded (no source or mapping)")
+	}
+	if j != nil {
+		// the committed state: what the previous run (or attempt) left
+		state, err := ReadState(ctx, nr, c.Name)
+		if err != nil {
+			return err
+		}
+		state.LastRunAt, state.LastStatus = st.StartedAt.UTC(), "RUNNING"
+		j.state = state
+		st.Checkpoint = state.Checkpoint
+		cn := j.connectorNode(r.now())
+		rn, re := j.runNode(r.now(), "RUNNING", time.Time{}, nil)
+		if _, err := t.Apply(ctx, graph.Batch{Nodes: []graph.Node{cn, rn}, Edges: []graph.Edge{re}}); err != nil {
+			return fmt.Errorf("record run start: %w", err)
+		}
 	}
 	areas := map[string]*areaIndex{}
 	for _, class := range c.Mapping.locateIn {
@@ -173,7 +381,7 @@ func (r *Runner) run(ctx context.Context, c *Connector, t Target, st *RunStats, 
 		}
 		areas[class] = ix
 	}
-	rs := &runState{r: r, c: c, t: t, st: st, log: log, limit: c.BatchSize}
+	rs := &runState{r: r, c: c, t: t, st: st, j: j, log: log, limit: c.BatchSize}
 	if rs.limit <= 0 {
 		rs.limit = r.batch
 	}
@@ -184,12 +392,23 @@ func (r *Runner) run(ctx context.Context, c *Connector, t Target, st *RunStats, 
 		}
 		return "", false
 	})
+	var mu sync.Mutex // streams: emit and the flush timer
 	var out mapped
 	emit := func(rec Record) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if stream {
+			mu.Lock()
+			defer mu.Unlock()
+		}
+		if rs.storeFailed {
+			return errors.New("the run stopped writing after a store failure")
+		}
 		st.Read++
+		if rec.Checkpoint != "" {
+			rs.checkpoint = rec.Checkpoint
+		}
 		if rec.Err != nil {
 			return rs.reject(ctx, &rec, fmt.Sprintf("%s: %v", rec.Pos, rec.Err))
 		}
@@ -198,6 +417,9 @@ func (r *Runner) run(ctx context.Context, c *Connector, t Target, st *RunStats, 
 		}
 		if out.skipped {
 			st.Skipped++
+			if rec.Ack != nil {
+				rs.acks = append(rs.acks, rec.Ack)
+			}
 			log.DebugContext(ctx, "record skipped", "pos", rec.Pos.String())
 			return nil
 		}
@@ -208,40 +430,143 @@ func (r *Runner) run(ctx context.Context, c *Connector, t Target, st *RunStats, 
 		p.nodes[1], p.edges[1] = len(rs.batch.Nodes), len(rs.batch.Edges)
 		p.located = out.located
 		rs.pending = append(rs.pending, p)
-		if len(rs.batch.Nodes) >= rs.limit {
+		if len(rs.batch.Nodes)+len(rs.deadNodes) >= rs.limit {
 			return rs.flush(ctx)
 		}
 		return nil
 	}
-	if err := c.Reader.Read(ctx, emit); err != nil {
+	var readErr error
+	if stream {
+		tick := time.NewTicker(r.flushInt)
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		var flushErr error
+		sctx, cancel := context.WithCancel(ctx)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+					mu.Lock()
+					if !rs.storeFailed {
+						if err := rs.flush(ctx); err != nil {
+							flushErr = err
+							cancel() // end the subscription; the run retries
+						}
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+		readErr = c.Reader.(Streamer).Subscribe(sctx, rs.committedCheckpoint(), emit)
+		tick.Stop()
+		close(done)
+		wg.Wait()
+		cancel()
+		mu.Lock()
+		defer mu.Unlock()
+		if flushErr != nil {
+			readErr = flushErr
+		}
+	} else if res, ok := c.Reader.(Resumer); ok {
+		readErr = res.ReadFrom(ctx, rs.committedCheckpoint(), emit)
+	} else {
+		readErr = c.Reader.Read(ctx, emit)
+	}
+	if readErr != nil {
 		if !rs.storeFailed && ctx.Err() == nil {
 			// keep what was read before the source broke
 			if ferr := rs.flush(ctx); ferr != nil {
-				return errors.Join(err, ferr)
+				return errors.Join(readErr, ferr)
 			}
 		}
-		return err
+		return readErr
+	}
+	if stream && ctx.Err() != nil {
+		// the stream ended with its context: commit what is pending
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return rs.flush(fctx)
 	}
 	return rs.flush(ctx)
 }
 
-// flush applies the pending batch. When the store blames the data, each
-// record is applied on its own so that only the bad ones are rejected.
+func (rs *runState) committedCheckpoint() string {
+	if rs.j == nil {
+		return ""
+	}
+	return rs.j.state.Checkpoint
+}
+
+// journalize appends the journal's nodes (connector with the checkpoint
+// reached, run with its counts after the batch) to b.
+func (rs *runState) journalize(b *graph.Batch, records int) {
+	b.Nodes = append(b.Nodes, rs.deadNodes...)
+	b.Edges = append(b.Edges, rs.deadEdges...)
+	if rs.j == nil {
+		return
+	}
+	now := rs.r.now()
+	saved := rs.j.state.Checkpoint
+	if rs.checkpoint != "" {
+		rs.j.state.Checkpoint = rs.checkpoint
+	}
+	prospective := *rs.st
+	prospective.Written += records
+	j := *rs.j
+	j.st = &prospective
+	rn, re := j.runNode(now, "RUNNING", time.Time{}, nil)
+	b.Nodes = append(b.Nodes, rs.j.connectorNode(now), rn)
+	b.Edges = append(b.Edges, re)
+	rs.j.state.Checkpoint = saved // until the commit
+}
+
+// committed records a successful commit of the journal part.
+func (rs *runState) committed() {
+	rs.deadNodes, rs.deadEdges = rs.deadNodes[:0], rs.deadEdges[:0]
+	if rs.checkpoint != "" {
+		rs.st.Checkpoint = rs.checkpoint
+		if rs.j != nil {
+			rs.j.state.Checkpoint = rs.checkpoint
+		}
+	}
+	for _, ack := range rs.acks {
+		ack()
+	}
+	rs.acks = rs.acks[:0]
+	if rs.r.progress != nil {
+		rs.r.progress(*rs.st)
+	}
+}
+
+// flush applies the pending batch with the journal's nodes. When the store
+// blames the data, each record is applied on its own so that only the bad
+// ones are rejected.
 func (rs *runState) flush(ctx context.Context) error {
-	if len(rs.pending) == 0 {
+	if len(rs.pending) == 0 && len(rs.deadNodes) == 0 && len(rs.acks) == 0 && (rs.checkpoint == "" || rs.checkpoint == rs.st.Checkpoint) {
 		return nil
 	}
 	defer func() {
 		rs.batch = graph.Batch{Nodes: rs.batch.Nodes[:0], Edges: rs.batch.Edges[:0]}
 		rs.pending = rs.pending[:0]
 	}()
-	changes, err := rs.t.Apply(ctx, rs.batch)
+	data := len(rs.batch.Nodes)
+	b := rs.batch
+	rs.journalize(&b, len(rs.pending))
+	changes, err := rs.t.Apply(ctx, b)
 	if err == nil {
 		for _, p := range rs.pending {
 			rs.st.Located += p.located
+			if p.rec.Ack != nil {
+				rs.acks = append(rs.acks, p.rec.Ack)
+			}
 		}
-		rs.applied(len(rs.pending), len(rs.batch.Nodes), len(rs.batch.Edges), len(changes))
-		rs.log.InfoContext(ctx, "batch applied", "records", len(rs.pending), "nodes", len(rs.batch.Nodes), "edges", len(rs.batch.Edges), "changes", len(changes))
+		rs.applied(len(rs.pending), data, len(rs.batch.Edges), countData(changes, rs.j != nil))
+		rs.committed()
+		rs.log.InfoContext(ctx, "batch applied", "records", len(rs.pending), "nodes", data, "edges", len(rs.batch.Edges), "changes", len(changes))
 		return nil
 	}
 	if !blamesData(err) {
@@ -256,6 +581,9 @@ func (rs *runState) flush(ctx context.Context) error {
 		case err == nil:
 			rs.st.Located += p.located
 			rs.applied(1, len(b.Nodes), len(b.Edges), len(ch))
+			if p.rec.Ack != nil {
+				rs.acks = append(rs.acks, p.rec.Ack)
+			}
 		case blamesData(err):
 			if err := rs.reject(ctx, p.rec, fmt.Sprintf("%s: store: %v", p.rec.Pos, err)); err != nil {
 				return err
@@ -265,7 +593,34 @@ func (rs *runState) flush(ctx context.Context) error {
 			return fmt.Errorf("apply record: %w", err)
 		}
 	}
+	// the dead letters and the checkpoint, now that every record is in
+	var jb graph.Batch
+	rs.journalize(&jb, 0)
+	if jb.Len() > 0 {
+		if _, err := rs.t.Apply(ctx, jb); err != nil {
+			rs.storeFailed = true
+			return fmt.Errorf("apply dead letters and checkpoint: %w", err)
+		}
+	}
+	rs.committed()
 	return nil
+}
+
+// countData counts the change events of data nodes and edges: the
+// journal's own (connector and run records) are not the source's changes.
+func countData(changes []graph.Change, journal bool) int {
+	if !journal {
+		return len(changes)
+	}
+	n := 0
+	for _, c := range changes {
+		switch c.Class {
+		case "Connector", "IngestRun", "DeadLetter":
+		default:
+			n++
+		}
+	}
+	return n
 }
 
 func (rs *runState) applied(records, nodes, edges, changes int) {
@@ -279,7 +634,8 @@ func blamesData(err error) bool {
 	return errors.Is(err, graph.ErrInvalid) || errors.Is(err, graph.ErrConflict) || errors.Is(err, graph.ErrNotFound)
 }
 
-// reject dead-letters a record.
+// reject dead-letters a record: to the sink at once, to the journal with
+// the next commit (which also acknowledges it).
 func (rs *runState) reject(ctx context.Context, rec *Record, reason string) error {
 	rs.st.Rejected++
 	raw := rec.Raw
@@ -287,13 +643,24 @@ func (rs *runState) reject(ctx context.Context, rec *Record, reason string) erro
 		raw, _ = json.Marshal(rec.Fields)
 	}
 	rs.log.WarnContext(ctx, "record rejected", "reason", reason)
-	if rs.r.dead == nil {
-		return nil
-	}
 	d := DeadLetter{Connector: rs.c.Name, Source: rs.c.Source, Run: rs.st.Run, Pos: rec.Pos, Reason: reason, Raw: raw, At: rs.r.now().UTC()}
-	if err := rs.r.dead.Put(ctx, d); err != nil {
-		rs.storeFailed = true
-		return fmt.Errorf("dead letter: %w", err)
+	if rs.r.dead != nil {
+		if err := rs.r.dead.Put(ctx, d); err != nil {
+			rs.storeFailed = true
+			return fmt.Errorf("dead letter: %w", err)
+		}
+	}
+	if rs.j != nil {
+		n, e := rs.j.deadLetterNode(d)
+		rs.deadNodes = append(rs.deadNodes, n)
+		rs.deadEdges = append(rs.deadEdges, e)
+	}
+	if rec.Ack != nil {
+		if rs.j == nil {
+			rec.Ack() // the sink has it (or nobody keeps it)
+		} else {
+			rs.acks = append(rs.acks, rec.Ack)
+		}
 	}
 	return nil
 }

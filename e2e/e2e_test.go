@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -45,8 +46,29 @@ func TestMain(m *testing.M) {
 type Server struct {
 	URL string
 	cmd *exec.Cmd
-	log *bytes.Buffer
+	log *syncBuffer
 }
+
+// syncBuffer is the process's output, safe to read while it writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// Log returns what the process has printed so far.
+func (s *Server) Log() string { return s.log.String() }
 
 func freePort(t testing.TB) int {
 	t.Helper()
@@ -63,7 +85,7 @@ func freePort(t testing.TB) int {
 func MustStart(t testing.TB, dataDir string, args ...string) *Server {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	s := &Server{URL: "http://" + addr, log: &bytes.Buffer{}}
+	s := &Server{URL: "http://" + addr, log: &syncBuffer{}}
 	s.cmd = exec.Command(binary, append([]string{"serve", "--listen", addr, "--data-dir", dataDir}, args...)...)
 	s.cmd.Dir = ".."
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log

@@ -61,7 +61,10 @@ func TestNeo4jOutage(t *testing.T) {
 	t.Cleanup(func() { _ = exec.Command("../scripts/neo4j.sh", "stop", "--data", data).Run() })
 	MustPrepareNeo4j(t, uri)
 	const timeout = 5 * time.Second
-	s := MustStart(t, t.TempDir(), "--store", uri, "--load-on-start", "never", "--request-timeout", timeout.String())
+	t.Setenv("CITYHUB_OPERATOR_TOKEN", operatorToken)
+	s := MustStart(t, t.TempDir(), "--store", uri, "--load-on-start", "never", "--request-timeout", timeout.String(),
+		"--connectors", "e2e/testdata/outage.yaml")
+	const runQ = `mutation { runConnector(name: "outage-hospitals") { status written error } }`
 	const q = `{ streetLights(first: 1) { totalCount } }`
 	if r := s.MustQuery(t, q, nil); len(r.Errors) > 0 {
 		t.Fatalf("before the outage: %s", r.Raw)
@@ -89,6 +92,39 @@ func TestNeo4jOutage(t *testing.T) {
 	}
 	t.Logf("with Neo4j stopped: %q after %v", r.Errors[0].Message, took.Round(time.Millisecond))
 
+	// a connector run fails with the reason: the store's own retries
+	// outlast the request, so the reason is in the run's answer or, when
+	// the request times out first, in the log
+	r = s.MustQueryAs(t, operatorToken, runQ, nil)
+	switch {
+	case len(r.Errors) == 0:
+		if at(r.Data, "runConnector", "status") != "FAILED" || !strings.Contains(fmt.Sprint(at(r.Data, "runConnector", "error")), "unavailable") {
+			t.Errorf("runConnector with Neo4j stopped: %s", r.Raw)
+		}
+	case r.Errors[0].Extensions["code"] != "TIMEOUT":
+		t.Errorf("runConnector with Neo4j stopped: %s", r.Raw)
+	}
+	deadline = time.Now().Add(90 * time.Second)
+	for {
+		var failed string
+		for _, line := range strings.Split(s.Log(), "\n") {
+			if strings.Contains(line, `msg="run failed"`) && strings.Contains(line, "connector=outage-hospitals") {
+				failed = line
+			}
+		}
+		if failed != "" {
+			if !strings.Contains(failed, "unavailable") {
+				t.Errorf("the failed run's log does not give the reason: %s", failed)
+			}
+			t.Logf("connector run with Neo4j stopped: %s", failed)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed run logged within 90 s:\n%s", s.Log())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+
 	start()
 	deadline = time.Now().Add(2 * time.Minute)
 	for readyStatus(s.URL) != http.StatusOK {
@@ -99,5 +135,17 @@ func TestNeo4jOutage(t *testing.T) {
 	}
 	if r := s.MustQuery(t, q, nil); len(r.Errors) > 0 {
 		t.Fatalf("after Neo4j came back: %s", r.Raw)
+	}
+	// the next run succeeds without a restart
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
+		r := s.MustQueryAs(t, operatorToken, runQ, nil)
+		if len(r.Errors) == 0 && at(r.Data, "runConnector", "status") == "SUCCEEDED" && at(r.Data, "runConnector", "written") == 3.0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("runConnector after Neo4j came back: %s", r.Raw)
+		}
+		time.Sleep(time.Second)
 	}
 }

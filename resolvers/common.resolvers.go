@@ -7,11 +7,37 @@ package resolvers
 
 import (
 	"context"
+	"fmt"
 
+	"github.com/cityhub/cityhub/graph"
 	"github.com/cityhub/cityhub/resolvers/core"
 	"github.com/cityhub/cityhub/resolvers/generated"
 	"github.com/cityhub/cityhub/resolvers/model"
 )
+
+// RunConnector is the resolver for the runConnector field.
+func (r *mutationResolver) RunConnector(ctx context.Context, name string) (*core.ConnectorRun, error) {
+	if r.Admin == nil {
+		return nil, fmt.Errorf("%w: no connectors are configured", graph.ErrNotFound)
+	}
+	return r.Admin.RunConnector(ctx, name)
+}
+
+// Stale is the resolver for the stale field.
+func (r *provenanceResolver) Stale(ctx context.Context, obj *core.Provenance) (*bool, error) {
+	if r.Admin == nil || obj.Connector == nil {
+		return nil, nil
+	}
+	return r.Admin.Stale(ctx, *obj.Connector)
+}
+
+// ConnectorStatus is the resolver for the connectorStatus field.
+func (r *queryResolver) ConnectorStatus(ctx context.Context) ([]*core.ConnectorStatus, error) {
+	if r.Admin == nil {
+		return []*core.ConnectorStatus{}, nil
+	}
+	return r.Admin.Connectors(ctx)
+}
 
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id string) (core.Object, error) {
@@ -35,7 +61,17 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]core.Object,
 	return out, nil
 }
 
+// Mutation returns generated.MutationResolver implementation.
+func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
+
+// Provenance returns generated.ProvenanceResolver implementation.
+func (r *Resolver) Provenance() generated.ProvenanceResolver { return &provenanceResolver{r} }
+
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
-type queryResolver struct{ *Resolver }
+type (
+	mutationResolver   struct{ *Resolver }
+	provenanceResolver struct{ *Resolver }
+	queryResolver      struct{ *Resolver }
+)

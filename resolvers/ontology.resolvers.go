@@ -1242,6 +1242,88 @@ func (r *datastreamResolver) SameAsOf(ctx context.Context, obj *model.Datastream
 	return model.NewSameAsInverseConnection(c), nil
 }
 
+// Parts is the resolver for the parts field.
+func (r *deadLetterResolver) Parts(ctx context.Context, obj *model.DeadLetter, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.EntityConnection, error) {
+	c, err := r.Engine.Relation(ctx, obj, "parts", where, orderBy, first, after)
+	if err != nil {
+		return nil, err
+	}
+	return model.NewEntityConnection(c), nil
+}
+
+// Hosts is the resolver for the hosts field.
+func (r *deadLetterResolver) Hosts(ctx context.Context, obj *model.DeadLetter, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.HostedByInverseConnection, error) {
+	c, err := r.Engine.Relation(ctx, obj, "hosts", where, orderBy, first, after)
+	if err != nil {
+		return nil, err
+	}
+	return model.NewHostedByInverseConnection(c), nil
+}
+
+// FeatureOfInterestOf is the resolver for the featureOfInterestOf field.
+func (r *deadLetterResolver) FeatureOfInterestOf(ctx context.Context, obj *model.DeadLetter, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.EntityConnection, error) {
+	c, err := r.Engine.Relation(ctx, obj, "featureOfInterestOf", where, orderBy, first, after)
+	if err != nil {
+		return nil, err
+	}
+	return model.NewEntityConnection(c), nil
+}
+
+// Reports is the resolver for the reports field.
+func (r *deadLetterResolver) Reports(ctx context.Context, obj *model.DeadLetter, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.ReportedByInverseConnection, error) {
+	c, err := r.Engine.Relation(ctx, obj, "reports", where, orderBy, first, after)
+	if err != nil {
+		return nil, err
+	}
+	return model.NewReportedByInverseConnection(c), nil
+}
+
+// AffectedBy is the resolver for the affectedBy field.
+func (r *deadLetterResolver) AffectedBy(ctx context.Context, obj *model.DeadLetter, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.AffectsInverseConnection, error) {
+	c, err := r.Engine.Relation(ctx, obj, "affectedBy", where, orderBy, first, after)
+	if err != nil {
+		return nil, err
+	}
+	return model.NewAffectsInverseConnection(c), nil
+}
+
+// Derivations is the resolver for the derivations field.
+func (r *deadLetterResolver) Derivations(ctx context.Context, obj *model.DeadLetter, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.DerivedFromInverseConnection, error) {
+	c, err := r.Engine.Relation(ctx, obj, "derivations", where, orderBy, first, after)
+	if err != nil {
+		return nil, err
+	}
+	return model.NewDerivedFromInverseConnection(c), nil
+}
+
+// SameAs is the resolver for the sameAs field.
+func (r *deadLetterResolver) SameAs(ctx context.Context, obj *model.DeadLetter, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.SameAsConnection, error) {
+	c, err := r.Engine.Relation(ctx, obj, "sameAs", where, orderBy, first, after)
+	if err != nil {
+		return nil, err
+	}
+	return model.NewSameAsConnection(c), nil
+}
+
+// SameAsOf is the resolver for the sameAsOf field.
+func (r *deadLetterResolver) SameAsOf(ctx context.Context, obj *model.DeadLetter, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.SameAsInverseConnection, error) {
+	c, err := r.Engine.Relation(ctx, obj, "sameAsOf", where, orderBy, first, after)
+	if err != nil {
+		return nil, err
+	}
+	return model.NewSameAsInverseConnection(c), nil
+}
+
+// RejectedIn is the resolver for the rejectedIn field.
+func (r *deadLetterResolver) RejectedIn(ctx context.Context, obj *model.DeadLetter) (*model.IngestRun, error) {
+	n, err := r.Engine.One(ctx, obj, "rejectedIn")
+	if err != nil || n == nil {
+		return nil, err
+	}
+	v, _ := model.Wrap(n).(*model.IngestRun)
+	return v, nil
+}
+
 // LocatedIn is the resolver for the locatedIn field.
 func (r *districtResolver) LocatedIn(ctx context.Context, obj *model.District, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.LocatedInConnection, error) {
 	c, err := r.Engine.Relation(ctx, obj, "locatedIn", where, orderBy, first, after)
@@ -2150,6 +2232,15 @@ func (r *ingestRunResolver) RunOf(ctx context.Context, obj *model.IngestRun) (*m
 	}
 	v, _ := model.Wrap(n).(*model.Connector)
 	return v, nil
+}
+
+// DeadLetters is the resolver for the deadLetters field.
+func (r *ingestRunResolver) DeadLetters(ctx context.Context, obj *model.IngestRun, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.DeadLetterConnection, error) {
+	c, err := r.Engine.Relation(ctx, obj, "deadLetters", where, orderBy, first, after)
+	if err != nil {
+		return nil, err
+	}
+	return model.NewDeadLetterConnection(c), nil
 }
 
 // LocatedIn is the resolver for the locatedIn field.
@@ -3650,6 +3741,30 @@ func (r *queryResolver) Datastream(ctx context.Context, id string) (*model.Datas
 // DatastreamsAggregate is the resolver for the datastreamsAggregate field.
 func (r *queryResolver) DatastreamsAggregate(ctx context.Context, where map[string]any, groupBy *model.DatastreamOrderField, field *model.DatastreamOrderField) ([]*core.AggregateGroup, error) {
 	return r.Engine.Aggregate(ctx, "Datastream", where, (*string)(groupBy), (*string)(field))
+}
+
+// DeadLetters is the resolver for the deadLetters field.
+func (r *queryResolver) DeadLetters(ctx context.Context, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.DeadLetterConnection, error) {
+	c, err := r.Engine.Find(ctx, "DeadLetter", where, orderBy, first, after)
+	if err != nil {
+		return nil, err
+	}
+	return model.NewDeadLetterConnection(c), nil
+}
+
+// DeadLetter is the resolver for the deadLetter field.
+func (r *queryResolver) DeadLetter(ctx context.Context, id string) (*model.DeadLetter, error) {
+	n, err := r.Engine.Get(ctx, "DeadLetter", id)
+	if err != nil || n == nil {
+		return nil, err
+	}
+	v, _ := model.Wrap(n).(*model.DeadLetter)
+	return v, nil
+}
+
+// DeadLettersAggregate is the resolver for the deadLettersAggregate field.
+func (r *queryResolver) DeadLettersAggregate(ctx context.Context, where map[string]any, groupBy *model.DeadLetterOrderField, field *model.DeadLetterOrderField) ([]*core.AggregateGroup, error) {
+	return r.Engine.Aggregate(ctx, "DeadLetter", where, (*string)(groupBy), (*string)(field))
 }
 
 // Devices is the resolver for the devices field.
@@ -6625,6 +6740,9 @@ func (r *Resolver) Dataset() generated.DatasetResolver { return &datasetResolver
 // Datastream returns generated.DatastreamResolver implementation.
 func (r *Resolver) Datastream() generated.DatastreamResolver { return &datastreamResolver{r} }
 
+// DeadLetter returns generated.DeadLetterResolver implementation.
+func (r *Resolver) DeadLetter() generated.DeadLetterResolver { return &deadLetterResolver{r} }
+
 // District returns generated.DistrictResolver implementation.
 func (r *Resolver) District() generated.DistrictResolver { return &districtResolver{r} }
 
@@ -6750,6 +6868,7 @@ type (
 	connectorResolver          struct{ *Resolver }
 	datasetResolver            struct{ *Resolver }
 	datastreamResolver         struct{ *Resolver }
+	deadLetterResolver         struct{ *Resolver }
 	districtResolver           struct{ *Resolver }
 	emergencyResolver          struct{ *Resolver }
 	energyMeterResolver        struct{ *Resolver }

@@ -10,4 +10,7 @@ import "github.com/cityhub/cityhub/resolvers/core"
 // filled by cmd/cityhub.
 type Resolver struct {
 	Engine *core.Engine
+	// Admin serves the connector fields; nil when no connectors are
+	// configured.
+	Admin core.Admin
 }

@@ -5,10 +5,12 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +38,14 @@ type Config struct {
 	GraphiQL bool
 	// DefaultQuery is shown in GraphiQL when it opens.
 	DefaultQuery string
+	// Admin serves the connector fields (connectorStatus, runConnector,
+	// _provenance.stale); nil when no connectors are configured.
+	Admin core.Admin
+	// OperatorToken, when set, is the bearer token that gives a request
+	// the OPERATOR role (restricted fields, runConnector); a request with
+	// another bearer token is refused with 401. Requests without one are
+	// PUBLIC.
+	OperatorToken string
 }
 
 // DefaultConfig returns the defaults.
@@ -66,7 +76,7 @@ func New(cfg Config, engine *core.Engine, ping Pinger, explorer http.Handler, lo
 	}
 	s := &Server{cfg: cfg, engine: engine, log: log, mux: http.NewServeMux(), ping: ping}
 	gql := GraphQL(cfg, engine, log)
-	s.mux.Handle("/graphql", s.limit(gql))
+	s.mux.Handle("/graphql", s.limit(s.authenticate(gql)))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
@@ -111,6 +121,28 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
+// authenticate gives a request bearing the operator token the OPERATOR
+// role and refuses other bearer tokens.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		if auth == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		tok, ok := strings.CutPrefix(auth, "Bearer ")
+		if !ok || s.cfg.OperatorToken == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.OperatorToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="cityhub"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"errors": []map[string]any{{
+				"message":    "invalid bearer token",
+				"extensions": map[string]any{"code": "UNAUTHENTICATED"},
+			}}})
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(core.WithRole(r.Context(), core.RoleOperator)))
+	})
+}
+
 // limit bounds body size and request time.
 func (s *Server) limit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -138,7 +170,7 @@ func (s *Server) limit(next http.Handler) http.Handler {
 // error presenter and panic recovery.
 func GraphQL(cfg Config, engine *core.Engine, log *slog.Logger) *handler.Server {
 	es := generated.NewExecutableSchema(generated.Config{
-		Resolvers:  &resolvers.Resolver{Engine: engine},
+		Resolvers:  &resolvers.Resolver{Engine: engine, Admin: cfg.Admin},
 		Directives: generated.DirectiveRoot{Access: core.Access},
 	})
 	h := handler.New(es)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cityhub/cityhub/connectors"
 	"net"
 	"net/http"
 	"os"
@@ -40,6 +41,10 @@ until they have finished.
 
 Endpoints: POST/GET /graphql, GET / (GraphiQL, offline), GET /healthz,
 GET /readyz.
+
+Set CITYHUB_OPERATOR_TOKEN to a secret to let requests with the header
+"Authorization: Bearer <secret>" read restricted fields and run connectors
+(mutation runConnector).
 
 Environment variables:
 ` + envHelp(),
@@ -129,6 +134,18 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	scfg.MaxBodyBytes = cfg.GraphQL.MaxBodyBytes
 	scfg.Introspection = cfg.GraphQL.Introspection
 	scfg.GraphiQL = cfg.GraphQL.GraphiQL
+	conns, err := loadConnectors(cfg, ont)
+	if err != nil {
+		return err
+	}
+	runner, dl, err := newRunner(cfg, log, nil)
+	if err != nil {
+		return err
+	}
+	defer dl.Close()
+	sched := connectors.NewScheduler(runner, store, conns, log.With("component", "scheduler"))
+	scfg.Admin = newAdmin(sched, store)
+	scfg.OperatorToken = e.getenv("CITYHUB_OPERATOR_TOKEN")
 	wc := web.DefaultConfig()
 	wc.DefaultQuery = demo.CrossDomainQuery
 	srv := server.New(scfg, engine, store, web.Handler(wc), log)
@@ -156,17 +173,17 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		return hs.Shutdown(sctx)
 	})
 	g.Go(func() error {
-		if len(cfg.Connectors) == 0 || cfg.LoadOnStart == "never" {
-			return nil
+		startup := len(conns) > 0 && cfg.LoadOnStart != "never"
+		if startup {
+			srv.SetNotReady("running start-up connectors")
 		}
-		srv.SetNotReady("running start-up connectors")
-		// A failing source must not take the API down: the failure is
-		// logged with its reason and the store keeps what it had.
-		if err := runStartupConnectors(gctx, cfg, ont, store, log); err != nil && gctx.Err() == nil {
-			log.Error("start-up connectors failed; serving what the store holds", "err", err)
-		}
-		srv.SetNotReady("")
-		return nil
+		start := time.Now()
+		return sched.Serve(gctx, startup, func() {
+			if startup {
+				log.Info("start-up connectors done", "connectors", len(conns), "duration", time.Since(start).Round(time.Millisecond))
+			}
+			srv.SetNotReady("")
+		})
 	})
 	err = g.Wait()
 	log.Info("cityhub stopped")

@@ -10,6 +10,8 @@ import (
 	csvsrc "github.com/cityhub/cityhub/connectors/csv"
 	"github.com/cityhub/cityhub/connectors/geojson"
 	jsonsrc "github.com/cityhub/cityhub/connectors/json"
+	"github.com/cityhub/cityhub/connectors/ngsild"
+	"github.com/cityhub/cityhub/connectors/open311"
 )
 
 // Register adds every built-in kind to r.
@@ -17,4 +19,6 @@ func Register(r *connectors.Registry) {
 	csvsrc.Register(r)
 	geojson.Register(r)
 	jsonsrc.Register(r)
+	ngsild.Register(r)
+	open311.Register(r)
 }

@@ -1,10 +1,10 @@
-// Package csv is the CSV file source: it streams a delimited text file
-// record by record with encoding/csv, whatever its line endings (LF, CRLF,
-// classic Mac CR-only, or a mix), with quoted fields that span lines and an
-// optional UTF-8 byte-order mark. Each record carries the physical line it
-// starts on, its byte offset and its raw bytes; a malformed row becomes an
-// error record that the runner dead-letters while the rest of the file
-// lands.
+// Package csv is the CSV source: it streams a delimited text file or
+// HTTP(S) resource record by record with encoding/csv (never loading it
+// whole), whatever its line endings (LF, CRLF, classic Mac CR-only, or a
+// mix), with quoted fields that span lines and an optional UTF-8
+// byte-order mark. Each record carries the physical line it starts on, its
+// byte offset and its raw bytes; a malformed row becomes an error record
+// that the runner dead-letters while the rest of the document lands.
 package csv
 
 import (
@@ -16,11 +16,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/cityhub/cityhub/connectors"
+	"github.com/cityhub/cityhub/connectors/paging"
 )
 
 //go:embed sample.yaml
@@ -28,8 +28,11 @@ var sample []byte
 
 // Config configures a CSV source.
 type Config struct {
-	// Path of the file, relative to the connector file's directory.
+	// Path of the file, relative to the connector file's directory; or
+	// give url (HTTP.URL) instead.
 	Path string `yaml:"path"`
+	// HTTP holds url, headers, api_key_env, api_key_header and timeout.
+	HTTP paging.HTTP `yaml:",inline"`
 	// Delimiter is the one-character field separator (default ",").
 	Delimiter string `yaml:"delimiter"`
 	// Comment, when set, is a character that starts comment lines.
@@ -62,9 +65,8 @@ func (c Config) Validate() error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
-	if c.Path == "" {
-		bad("path", "path is required")
-	}
+	paging.ValidateLocation(bad, "", c.Path, c.HTTP.URL)
+	c.HTTP.Validate(bad, c.HTTP.URL != "")
 	if utf8.RuneCountInString(c.Delimiter) != 1 || c.Delimiter == "\"" || c.Delimiter == "\n" || c.Delimiter == "\r" {
 		bad("delimiter", "delimiter must be one character other than a quote or line break, got %q", c.Delimiter)
 	}
@@ -101,7 +103,7 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 func Kind() connectors.Kind {
 	return connectors.Kind{
 		Name:    "csv",
-		Summary: "Reads a delimited text file (CSV) row by row; the header names the fields.",
+		Summary: "Reads a delimited text file or HTTP resource (CSV) row by row; the header names the fields.",
 		Config:  DefaultConfig(),
 		New:     New,
 		Sample:  sample,
@@ -121,7 +123,7 @@ func New(raw connectors.RawConfig) (connectors.Source, error) {
 		return nil, positioned(raw, err)
 	}
 	cfg.Path = raw.ResolvePath(cfg.Path)
-	return &Source{cfg: cfg}, nil
+	return &Source{cfg: cfg, fetch: paging.NewFetcher(cfg.HTTP, cfg.HTTP.URL)}, nil
 }
 
 // positioned turns FieldErrors into the framework's positioned errors.
@@ -138,19 +140,61 @@ func positioned(raw connectors.RawConfig, err error) error {
 	return errors.Join(out...)
 }
 
-// Source reads one CSV file.
-type Source struct{ cfg Config }
+// Source reads one CSV file or URL.
+type Source struct {
+	cfg   Config
+	fetch *paging.Fetcher
+}
 
-var _ connectors.Source = (*Source)(nil)
+var (
+	_ connectors.Source  = (*Source)(nil)
+	_ connectors.Checker = (*Source)(nil)
+)
 
-// Read implements connectors.Source.
+// location is the file path or the URL.
+func (s *Source) location() string {
+	if s.cfg.HTTP.URL != "" {
+		return s.cfg.HTTP.URL
+	}
+	return s.cfg.Path
+}
+
+// Read implements connectors.Source. A URL is streamed as it arrives;
+// its records carry the URL in Pos.File. Network failures (refused
+// connections, 5xx, a body that broke off) are connectors.Transient.
 func (s *Source) Read(ctx context.Context, emit func(connectors.Record) error) error {
-	f, err := os.Open(s.cfg.Path)
+	loc := s.location()
+	body, err := s.fetch.Open(ctx, loc)
 	if err != nil {
 		return fmt.Errorf("csv: %w", err)
 	}
-	defer f.Close()
-	return ReadFrom(ctx, f, s.cfg, emit)
+	defer body.Close()
+	_, err = readFrom(ctx, body, s.cfg, loc, emit)
+	return err
+}
+
+// errStop ends a read after the first record (Check).
+var errStop = errors.New("stop")
+
+// Check implements connectors.Checker: it opens the file or URL and
+// reads the header row and the first record. It fails when the origin
+// cannot be opened, when the header is missing (header: true) or does not
+// parse, or when it does not match columns.
+func (s *Source) Check(ctx context.Context) error {
+	loc := s.location()
+	body, err := s.fetch.Open(ctx, loc)
+	if err != nil {
+		return fmt.Errorf("csv: %w", err)
+	}
+	defer body.Close()
+	names, err := readFrom(ctx, body, s.cfg, loc, func(connectors.Record) error { return errStop })
+	if err != nil && !errors.Is(err, errStop) {
+		return err
+	}
+	if names == nil {
+		return fmt.Errorf("csv: %s: no header row (the document is empty)", loc)
+	}
+	return nil
 }
 
 var bom = []byte{0xEF, 0xBB, 0xBF}
@@ -158,6 +202,14 @@ var bom = []byte{0xEF, 0xBB, 0xBF}
 // ReadFrom reads CSV records from r with cfg (Path names the file in
 // positions). It is Read without the file, for tests and other sources.
 func ReadFrom(ctx context.Context, r io.Reader, cfg Config, emit func(connectors.Record) error) error {
+	_, err := readFrom(ctx, r, cfg, cfg.Path, emit)
+	return err
+}
+
+// readFrom is ReadFrom with the name of the document (a path or a URL)
+// for positions and errors; it also returns the column names once the
+// header has been read (cfg.Columns without a header), nil before.
+func readFrom(ctx context.Context, r io.Reader, cfg Config, name string, emit func(connectors.Record) error) ([]string, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	base := int64(0)
 	if b, _ := br.Peek(3); bytes.Equal(b, bom) {
@@ -176,47 +228,53 @@ func ReadFrom(ctx context.Context, r io.Reader, cfg Config, emit func(connectors
 
 	names := cfg.Columns
 	headerPending := cfg.Header
+	header := func() []string {
+		if headerPending {
+			return nil
+		}
+		return names
+	}
 	index := 0
 	for {
 		if err := ctx.Err(); err != nil {
-			return err
+			return header(), err
 		}
 		start := cr.InputOffset()
 		row, err := cr.Read()
 		end := cr.InputOffset()
 		if errors.Is(err, io.EOF) {
-			return nil
+			return header(), nil
 		}
 		if errors.Is(err, errTooLong) {
-			return fmt.Errorf("csv: %s: record at offset %d exceeds max_record_bytes (%d)", cfg.Path, base+start, cfg.MaxRecordBytes)
+			return header(), fmt.Errorf("csv: %s: record at offset %d exceeds max_record_bytes (%d)", name, base+start, cfg.MaxRecordBytes)
 		}
 		raw, skipped := rec.take(start, end)
-		pos := connectors.Position{File: cfg.Path, Offset: base + start + int64(skipped), Index: index}
+		pos := connectors.Position{File: name, Offset: base + start + int64(skipped), Index: index}
 		var pe *stdcsv.ParseError
 		switch {
 		case errors.As(err, &pe) && headerPending:
-			return fmt.Errorf("csv: %s: header: %v", cfg.Path, err)
+			return header(), fmt.Errorf("csv: %s: header: %v", name, err)
 		case errors.As(err, &pe):
 			pos.Line = pe.StartLine
 			index++
 			if err := emit(connectors.Record{Pos: pos, Raw: raw, Err: fmt.Errorf("%v (column %d)", pe.Err, pe.Column)}); err != nil {
-				return err
+				return header(), err
 			}
 			continue
 		case err != nil:
-			return fmt.Errorf("csv: %s: %w", cfg.Path, err)
+			return header(), fmt.Errorf("csv: %s: %w", name, err)
 		}
 		pos.Line, _ = cr.FieldPos(0)
 		if headerPending {
 			headerPending = false
 			if names != nil { // columns rename the header
 				if len(row) != len(names) {
-					return fmt.Errorf("csv: %s: line %d: header has %d columns, config columns has %d", cfg.Path, pos.Line, len(row), len(names))
+					return header(), fmt.Errorf("csv: %s: line %d: header has %d columns, config columns has %d", name, pos.Line, len(row), len(names))
 				}
 				continue
 			}
 			if names, err = headerNames(row, cfg.Encoding); err != nil {
-				return fmt.Errorf("csv: %s: line %d: %w", cfg.Path, pos.Line, err)
+				return header(), fmt.Errorf("csv: %s: line %d: %w", name, pos.Line, err)
 			}
 			continue
 		}
@@ -236,7 +294,7 @@ func ReadFrom(ctx context.Context, r io.Reader, cfg Config, emit func(connectors
 			}
 		}
 		if err := emit(out); err != nil {
-			return err
+			return header(), err
 		}
 	}
 }

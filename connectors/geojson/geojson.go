@@ -1,9 +1,10 @@
-// Package geojson is the GeoJSON file source: it streams a
-// FeatureCollection feature by feature with encoding/json's token API (the
-// file is never loaded whole). Each feature's properties become the
-// record's fields, its geometry the record's geometry; the feature index
-// and byte offset are its position. A feature that is not a valid Feature
-// object becomes an error record; a syntax error ends the read.
+// Package geojson is the GeoJSON source: it streams a FeatureCollection,
+// from a file or an HTTP(S) URL, feature by feature with encoding/json's
+// token API (the document is never loaded whole). Each feature's
+// properties become the record's fields, its geometry the record's
+// geometry; the feature index and byte offset are its position. A feature
+// that is not a valid Feature object becomes an error record; a syntax
+// error ends the read.
 package geojson
 
 import (
@@ -14,10 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 
 	"github.com/cityhub/cityhub/connectors"
+	"github.com/cityhub/cityhub/connectors/fetch"
+	"github.com/cityhub/cityhub/connectors/paging"
 )
 
 //go:embed sample.yaml
@@ -25,8 +27,11 @@ var sample []byte
 
 // Config configures a GeoJSON source.
 type Config struct {
-	// Path of the file, relative to the connector file's directory.
+	// Path of the file, relative to the connector file's directory; or
+	// give url (HTTP.URL) instead.
 	Path string `yaml:"path"`
+	// HTTP holds url, headers, api_key_env, api_key_header and timeout.
+	HTTP paging.HTTP `yaml:",inline"`
 	// IDField, when set, is the field that receives each feature's
 	// top-level "id" member (properties of the same name are overwritten).
 	IDField string `yaml:"id_field"`
@@ -42,7 +47,7 @@ func DefaultConfig() Config { return Config{MaxFeatureBytes: 64 << 20} }
 func Kind() connectors.Kind {
 	return connectors.Kind{
 		Name:    "geojson",
-		Summary: "Reads a GeoJSON FeatureCollection feature by feature; properties are the fields, the geometry is kept.",
+		Summary: "Reads a GeoJSON FeatureCollection (file or HTTP) feature by feature; properties are the fields, the geometry is kept.",
 		Config:  DefaultConfig(),
 		New:     New,
 		Sample:  sample,
@@ -59,32 +64,71 @@ func New(raw connectors.RawConfig) (connectors.Source, error) {
 		return nil, err
 	}
 	var errs []error
-	if cfg.Path == "" {
-		errs = append(errs, raw.Errorf("path", "path is required"))
+	report := func(field, format string, args ...any) {
+		errs = append(errs, raw.Errorf(field, format, args...))
 	}
+	paging.ValidateLocation(report, "", cfg.Path, cfg.HTTP.URL)
+	cfg.HTTP.Validate(report, cfg.HTTP.URL != "")
 	if cfg.MaxFeatureBytes < 1024 {
-		errs = append(errs, raw.Errorf("max_feature_bytes", "max_feature_bytes must be at least 1024"))
+		report("max_feature_bytes", "max_feature_bytes must be at least 1024")
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	cfg.Path = raw.ResolvePath(cfg.Path)
-	return &Source{cfg: cfg}, nil
+	return &Source{cfg: cfg, fetch: paging.NewFetcher(cfg.HTTP, cfg.HTTP.URL)}, nil
 }
 
-// Source reads one GeoJSON file.
-type Source struct{ cfg Config }
+// Source reads one GeoJSON file or URL.
+type Source struct {
+	cfg   Config
+	fetch *paging.Fetcher
+}
 
-var _ connectors.Source = (*Source)(nil)
+var (
+	_ connectors.Source  = (*Source)(nil)
+	_ connectors.Checker = (*Source)(nil)
+)
 
-// Read implements connectors.Source.
+// location is the file path or the URL.
+func (s *Source) location() string {
+	if s.cfg.HTTP.URL != "" {
+		return s.cfg.HTTP.URL
+	}
+	return s.cfg.Path
+}
+
+// Read implements connectors.Source. A URL is streamed as it arrives;
+// its records carry the URL in Pos.File. Network failures (refused
+// connections, 5xx, a body that broke off) are connectors.Transient.
 func (s *Source) Read(ctx context.Context, emit func(connectors.Record) error) error {
-	f, err := os.Open(s.cfg.Path)
+	loc := s.location()
+	body, err := s.fetch.Open(ctx, loc)
 	if err != nil {
 		return fmt.Errorf("geojson: %w", err)
 	}
-	defer f.Close()
-	return ReadFrom(ctx, f, s.cfg, emit)
+	defer body.Close()
+	return readFrom(ctx, body, s.cfg, loc, emit)
+}
+
+// errStop ends a read after the first feature (Check).
+var errStop = errors.New("stop")
+
+// Check implements connectors.Checker: it opens the file or URL and reads
+// up to the start of the features array and the first feature. It fails
+// when the origin cannot be opened or the document is not a
+// FeatureCollection with a features array.
+func (s *Source) Check(ctx context.Context) error {
+	loc := s.location()
+	body, err := s.fetch.Open(ctx, loc)
+	if err != nil {
+		return fmt.Errorf("geojson: %w", err)
+	}
+	defer body.Close()
+	if err := readFrom(ctx, body, s.cfg, loc, func(connectors.Record) error { return errStop }); err != nil && !errors.Is(err, errStop) {
+		return err
+	}
+	return nil
 }
 
 var errTooLarge = errors.New("feature too large")
@@ -110,13 +154,24 @@ func (l *limitReader) Read(p []byte) (int, error) {
 // ReadFrom reads a FeatureCollection from r (cfg.Path names it in
 // positions).
 func ReadFrom(ctx context.Context, r io.Reader, cfg Config, emit func(connectors.Record) error) error {
+	return readFrom(ctx, r, cfg, cfg.Path, emit)
+}
+
+// readFrom is ReadFrom with the name of the document (a path or a URL)
+// for positions and errors.
+func readFrom(ctx context.Context, r io.Reader, cfg Config, name string, emit func(connectors.Record) error) error {
 	lr := &limitReader{r: r, max: int64(cfg.MaxFeatureBytes)}
 	dec := json.NewDecoder(lr)
 	fail := func(err error) error {
 		if errors.Is(err, errTooLarge) {
-			return fmt.Errorf("geojson: %s: feature at offset %d exceeds max_feature_bytes (%d)", cfg.Path, lr.mark, cfg.MaxFeatureBytes)
+			return fmt.Errorf("geojson: %s: feature at offset %d exceeds max_feature_bytes (%d)", name, lr.mark, cfg.MaxFeatureBytes)
 		}
-		return fmt.Errorf("geojson: %s: offset %d: %w", cfg.Path, dec.InputOffset(), err)
+		err = fmt.Errorf("geojson: %s: offset %d: %w", name, dec.InputOffset(), err)
+		if fetch.IsURL(name) && errors.Is(err, io.ErrUnexpectedEOF) && !connectors.IsTransient(err) {
+			// the body ended mid-document: the connection broke off
+			return connectors.Transient(err)
+		}
+		return err
 	}
 	if err := expectDelim(dec, '{'); err != nil {
 		return fail(fmt.Errorf("not a GeoJSON object: %w", err))
@@ -139,7 +194,7 @@ func ReadFrom(ctx context.Context, r io.Reader, cfg Config, emit func(connectors
 			}
 		case "features":
 			sawFeatures = true
-			if err := readFeatures(ctx, dec, lr, cfg, emit); err != nil {
+			if err := readFeatures(ctx, dec, lr, cfg, name, emit); err != nil {
 				var emitErr *emitError
 				if errors.As(err, &emitErr) {
 					return emitErr.err
@@ -166,7 +221,7 @@ type emitError struct{ err error }
 
 func (e *emitError) Error() string { return e.err.Error() }
 
-func readFeatures(ctx context.Context, dec *json.Decoder, lr *limitReader, cfg Config, emit func(connectors.Record) error) error {
+func readFeatures(ctx context.Context, dec *json.Decoder, lr *limitReader, cfg Config, name string, emit func(connectors.Record) error) error {
 	if err := expectDelim(dec, '['); err != nil {
 		return fmt.Errorf("features: %w", err)
 	}
@@ -181,7 +236,7 @@ func readFeatures(ctx context.Context, dec *json.Decoder, lr *limitReader, cfg C
 		}
 		end := dec.InputOffset()
 		rec := parseFeature(raw, cfg.IDField)
-		rec.Pos = connectors.Position{File: cfg.Path, Offset: end - int64(len(raw)), Index: i, Path: "features[" + strconv.Itoa(i) + "]"}
+		rec.Pos = connectors.Position{File: name, Offset: end - int64(len(raw)), Index: i, Path: "features[" + strconv.Itoa(i) + "]"}
 		if err := emit(rec); err != nil {
 			return &emitError{err}
 		}

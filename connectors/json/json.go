@@ -1,27 +1,28 @@
-// Package json is the JSON file source: the records are the objects of an
-// array found at a dotted path in the document (for example data.stations
-// in a GBFS feed), streamed element by element with encoding/json's token
-// API. Optionally each record is joined, by a key field, with the records
-// of a second file (GBFS station_status by station_id); the second file is
-// indexed in memory, bounded by join.max_records.
+// Package json is the JSON document source: the records are the objects
+// of an array found at a dotted path in the document (for example
+// data.stations in a GBFS feed), streamed element by element with
+// encoding/json's token API. The document is a file or an HTTP(S) URL;
+// a URL may be paged (offset, page number, next link or cursor), each
+// page a document of the same shape. Optionally each record is joined, by
+// a key field, with the records of a second document (GBFS station_status
+// by station_id); the second document is indexed in memory, bounded by
+// join.max_records.
 //
 // The package is named json like the format; it imports encoding/json as
 // stdjson.
 package json
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
-	stdjson "encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"strconv"
+	"net/http"
 	"strings"
 
 	"github.com/cityhub/cityhub/connectors"
+	"github.com/cityhub/cityhub/connectors/fetch"
+	"github.com/cityhub/cityhub/connectors/paging"
 )
 
 //go:embed sample.yaml
@@ -29,22 +30,33 @@ var sample []byte
 
 // Config configures a JSON source.
 type Config struct {
-	// Path of the file, relative to the connector file's directory.
+	// Path of the file, relative to the connector file's directory; or
+	// give url (HTTP.URL) instead.
 	Path string `yaml:"path"`
+	// HTTP holds url, headers, api_key_env, api_key_header and timeout.
+	HTTP paging.HTTP `yaml:",inline"`
 	// Records is the dotted path of the array of records, e.g.
 	// data.stations; empty when the document itself is the array.
 	Records string `yaml:"records"`
-	// Join merges the fields of a second file's records into each record.
+	// Paging holds pagination (none, offset, page, next_link, cursor) and
+	// its parameters; URLs only.
+	Paging paging.Config `yaml:",inline"`
+	// Join merges the fields of a second document's records into each
+	// record.
 	Join *Join `yaml:"join"`
 	// MaxRecordBytes bounds one record; a larger one fails the run.
 	// Default 16 MiB.
 	MaxRecordBytes int `yaml:"max_record_bytes"`
 }
 
-// Join configures the join with a second file.
+// Join configures the join with a second document.
 type Join struct {
-	// Path of the second file.
+	// Path of the second file, relative to the connector file's
+	// directory; or give URL instead.
 	Path string `yaml:"path"`
+	// URL of the second document, read once (never paged) with the
+	// source's headers, API key and timeout.
+	URL string `yaml:"url"`
 	// Records is the dotted path of its array of records.
 	Records string `yaml:"records"`
 	// Key is the field that must be equal in both records (compared as text).
@@ -59,6 +71,14 @@ type Join struct {
 	MaxRecords int `yaml:"max_records"`
 }
 
+// location is the file path or URL of the join document.
+func (j *Join) location() string {
+	if j.URL != "" {
+		return j.URL
+	}
+	return j.Path
+}
+
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config { return Config{MaxRecordBytes: 16 << 20} }
 
@@ -66,7 +86,7 @@ func DefaultConfig() Config { return Config{MaxRecordBytes: 16 << 20} }
 func Kind() connectors.Kind {
 	return connectors.Kind{
 		Name:    "json",
-		Summary: "Reads the array of objects at a dotted path of a JSON file, optionally joined with a second file by key.",
+		Summary: "Reads the array of objects at a dotted path of a JSON file or (paged) HTTP resource, optionally joined with a second document by key.",
 		Config:  DefaultConfig(),
 		New:     New,
 		Sample:  sample,
@@ -83,30 +103,44 @@ func New(raw connectors.RawConfig) (connectors.Source, error) {
 		return nil, err
 	}
 	var errs []error
-	if cfg.Path == "" {
-		errs = append(errs, raw.Errorf("path", "path is required"))
+	report := func(field, format string, args ...any) {
+		errs = append(errs, raw.Errorf(field, format, args...))
 	}
+	paging.ValidateLocation(report, "", cfg.Path, cfg.HTTP.URL)
+	joinURL := ""
+	if cfg.Join != nil {
+		joinURL = cfg.Join.URL
+	}
+	cfg.HTTP.Validate(report, cfg.HTTP.URL != "" || joinURL != "")
+	cfg.Paging.Validate(report, cfg.HTTP.URL != "")
 	if bad := badPath(cfg.Records); bad != "" {
-		errs = append(errs, raw.Errorf("records", "%s", bad))
+		report("records", "%s", bad)
+	}
+	if bp := cfg.Paging.BodyPath(); bp != "" {
+		field := map[paging.Strategy]string{paging.NextLink: "next_link_path", paging.Cursor: "cursor_path"}[cfg.Paging.Pagination]
+		switch {
+		case cfg.Records == "":
+			report(field, "records is empty (the document is the array), so no %s can be found in it", field)
+		case overlap(bp, cfg.Records):
+			report(field, "%s %q overlaps records %q", field, bp, cfg.Records)
+		}
 	}
 	if cfg.MaxRecordBytes < 1024 {
-		errs = append(errs, raw.Errorf("max_record_bytes", "max_record_bytes must be at least 1024"))
+		report("max_record_bytes", "max_record_bytes must be at least 1024")
 	}
 	if j := cfg.Join; j != nil {
-		if j.Path == "" {
-			errs = append(errs, raw.Errorf("join.path", "path is required"))
-		}
+		paging.ValidateLocation(report, "join.", j.Path, j.URL)
 		if j.Key == "" {
-			errs = append(errs, raw.Errorf("join.key", "key is required"))
+			report("join.key", "key is required")
 		}
 		if bad := badPath(j.Records); bad != "" {
-			errs = append(errs, raw.Errorf("join.records", "%s", bad))
+			report("join.records", "%s", bad)
 		}
 		if j.MaxRecords == 0 {
 			j.MaxRecords = 1_000_000
 		}
 		if j.MaxRecords < 0 {
-			errs = append(errs, raw.Errorf("join.max_records", "max_records must be positive"))
+			report("join.max_records", "max_records must be positive")
 		}
 		j.Path = raw.ResolvePath(j.Path)
 	}
@@ -114,7 +148,7 @@ func New(raw connectors.RawConfig) (connectors.Source, error) {
 		return nil, errors.Join(errs...)
 	}
 	cfg.Path = raw.ResolvePath(cfg.Path)
-	return &Source{cfg: cfg}, nil
+	return &Source{cfg: cfg, fetch: paging.NewFetcher(cfg.HTTP, cfg.HTTP.URL, joinURL)}, nil
 }
 
 func badPath(p string) string {
@@ -129,224 +163,126 @@ func badPath(p string) string {
 	return ""
 }
 
-// Source reads one JSON file.
-type Source struct{ cfg Config }
+// overlap reports whether one dotted path is the other or inside it.
+func overlap(a, b string) bool {
+	return a == b || strings.HasPrefix(a, b+".") || strings.HasPrefix(b, a+".")
+}
 
-var _ connectors.Source = (*Source)(nil)
+// Source reads one JSON document, or the pages of a paged URL.
+type Source struct {
+	cfg   Config
+	fetch *paging.Fetcher
+}
 
-// Read implements connectors.Source.
+var (
+	_ connectors.Source  = (*Source)(nil)
+	_ connectors.Checker = (*Source)(nil)
+)
+
+// Read implements connectors.Source. Records of a URL carry the page URL
+// in Pos.Message and their index over the whole read in Pos.Index.
+// Network failures (refused connections, 5xx, a body that broke off) are
+// connectors.Transient; a next link or cursor seen before, or a read
+// needing more than max_pages pages, fails the read.
 func (s *Source) Read(ctx context.Context, emit func(connectors.Record) error) error {
-	var index map[string]map[string]any
-	if j := s.cfg.Join; j != nil {
-		f, err := os.Open(j.Path)
-		if err != nil {
-			return fmt.Errorf("json: join: %w", err)
-		}
-		index, err = loadIndex(ctx, f, j, s.cfg.MaxRecordBytes)
-		f.Close()
-		if err != nil {
-			return err
-		}
-	}
-	f, err := os.Open(s.cfg.Path)
-	if err != nil {
-		return fmt.Errorf("json: %w", err)
-	}
-	defer f.Close()
-	return ReadFrom(ctx, f, s.cfg, index, emit)
-}
-
-// loadIndex reads the join file into a map from key text to fields.
-func loadIndex(ctx context.Context, r io.Reader, j *Join, maxBytes int) (map[string]map[string]any, error) {
-	index := map[string]map[string]any{}
-	cfg := Config{Path: j.Path, Records: j.Records, MaxRecordBytes: maxBytes}
-	err := ReadFrom(ctx, r, cfg, nil, func(rec connectors.Record) error {
-		if rec.Err != nil {
-			return fmt.Errorf("json: join file %s: %s: %v", j.Path, rec.Pos, rec.Err)
-		}
-		k, ok := keyText(rec.Fields[j.Key])
-		if !ok {
-			return fmt.Errorf("json: join file %s: %s: key %q is missing", j.Path, rec.Pos, j.Key)
-		}
-		if _, dup := index[k]; dup {
-			return fmt.Errorf("json: join file %s: %s: duplicate key %q", j.Path, rec.Pos, k)
-		}
-		if len(index) >= j.MaxRecords {
-			return fmt.Errorf("json: join file %s has more than max_records (%d) records", j.Path, j.MaxRecords)
-		}
-		index[k] = rec.Fields
-		return nil
-	})
-	return index, err
-}
-
-func keyText(v any) (string, bool) {
-	switch x := v.(type) {
-	case string:
-		return x, x != ""
-	case int64:
-		return strconv.FormatInt(x, 10), true
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64), true
-	case bool:
-		return strconv.FormatBool(x), true
-	}
-	return "", false
-}
-
-var errTooLarge = errors.New("record too large")
-
-type limitReader struct {
-	r          io.Reader
-	read, mark int64
-	max        int64
-}
-
-func (l *limitReader) Read(p []byte) (int, error) {
-	if l.read-l.mark > l.max {
-		return 0, errTooLarge
-	}
-	n, err := l.r.Read(p)
-	l.read += int64(n)
-	return n, err
-}
-
-// ReadFrom streams the records of r. index, when not nil, holds the join
-// file's records by key (cfg.Join says how to merge them).
-func ReadFrom(ctx context.Context, r io.Reader, cfg Config, index map[string]map[string]any, emit func(connectors.Record) error) error {
-	lr := &limitReader{r: r, max: int64(cfg.MaxRecordBytes)}
-	dec := stdjson.NewDecoder(lr)
-	dec.UseNumber()
-	fail := func(err error) error {
-		if errors.Is(err, errTooLarge) {
-			return fmt.Errorf("json: %s: record at offset %d exceeds max_record_bytes (%d)", cfg.Path, lr.mark, cfg.MaxRecordBytes)
-		}
-		return fmt.Errorf("json: %s: offset %d: %w", cfg.Path, dec.InputOffset(), err)
-	}
-	var segs []string
-	if cfg.Records != "" {
-		segs = strings.Split(cfg.Records, ".")
-	}
-	if err := descend(dec, segs); err != nil {
-		return fail(err)
-	}
-	label := cfg.Records
-	if label == "" {
-		label = "$"
-	}
-	for i := 0; dec.More(); i++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		lr.mark = dec.InputOffset()
-		var raw stdjson.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return fail(err)
-		}
-		end := dec.InputOffset()
-		rec := connectors.Record{Raw: raw, Pos: connectors.Position{File: cfg.Path, Offset: end - int64(len(raw)), Index: i, Path: label + "[" + strconv.Itoa(i) + "]"}}
-		d := stdjson.NewDecoder(bytes.NewReader(raw))
-		d.UseNumber()
-		if err := d.Decode(&rec.Fields); err != nil || rec.Fields == nil {
-			rec.Fields, rec.Err = nil, errors.New("record is not an object")
-		} else {
-			for k, v := range rec.Fields {
-				rec.Fields[k] = connectors.NormalizeJSON(v)
-			}
-			if index != nil {
-				join(&rec, cfg.Join, index)
-			}
-		}
-		if err := emit(rec); err != nil {
-			return err
-		}
-	}
-	if _, err := dec.Token(); err != nil { // ]
-		return fail(err)
-	}
-	return nil
-}
-
-func join(rec *connectors.Record, j *Join, index map[string]map[string]any) {
-	k, ok := keyText(rec.Fields[j.Key])
-	other := index[k]
-	if !ok || other == nil {
-		if j.Required {
-			rec.Fields, rec.Err = nil, fmt.Errorf("no record with %s %s in the join file", j.Key, describeKey(rec.Fields[j.Key]))
-		}
-		return
-	}
-	for name, v := range other {
-		name = j.Prefix + name
-		if _, clash := rec.Fields[name]; !clash {
-			rec.Fields[name] = v
-		}
-	}
-}
-
-func describeKey(v any) string {
-	if s, ok := keyText(v); ok {
-		return strconv.Quote(s)
-	}
-	return "(missing)"
-}
-
-// descend moves the decoder into the array at the dotted path.
-func descend(dec *stdjson.Decoder, segs []string) error {
-	for depth, seg := range segs {
-		if err := expectDelim(dec, '{'); err != nil {
-			return fmt.Errorf("%s: %w", strings.Join(segs[:depth], "."), err)
-		}
-		found := false
-		for dec.More() {
-			tok, err := dec.Token()
-			if err != nil {
-				return err
-			}
-			if tok == seg {
-				found = true
-				break
-			}
-			if err := skipValue(dec); err != nil {
-				return err
-			}
-		}
-		if !found {
-			return fmt.Errorf("no member %q at %s", seg, strings.Join(append([]string{"$"}, segs[:depth]...), "."))
-		}
-	}
-	if err := expectDelim(dec, '['); err != nil {
-		return fmt.Errorf("records: %w", err)
-	}
-	return nil
-}
-
-func expectDelim(dec *stdjson.Decoder, want stdjson.Delim) error {
-	tok, err := dec.Token()
+	index, err := s.loadJoin(ctx)
 	if err != nil {
 		return err
 	}
-	if d, ok := tok.(stdjson.Delim); !ok || d != want {
-		return fmt.Errorf("expected %q, found %v", want, tok)
+	if s.cfg.HTTP.URL == "" {
+		_, _, err := s.readOne(ctx, s.cfg.Path, 0, index, emit)
+		return err
 	}
-	return nil
-}
-
-func skipValue(dec *stdjson.Decoder) error {
-	depth := 0
+	pager, err := s.cfg.Paging.NewPager(s.cfg.HTTP.URL)
+	if err != nil {
+		return fmt.Errorf("json: %w", err)
+	}
+	read := 0
 	for {
-		tok, err := dec.Token()
+		page, err := pager.Next()
+		if err != nil {
+			return fmt.Errorf("json: %w", err)
+		}
+		if page == "" {
+			return nil
+		}
+		res, hdr, err := s.readOne(ctx, page, read, index, emit)
 		if err != nil {
 			return err
 		}
-		switch tok {
-		case stdjson.Delim('{'), stdjson.Delim('['):
-			depth++
-		case stdjson.Delim('}'), stdjson.Delim(']'):
-			depth--
-		}
-		if depth == 0 {
-			return nil
+		read += res.records
+		if err := pager.Advance(paging.Result{Records: res.records, Value: res.value, Header: hdr}); err != nil {
+			return fmt.Errorf("json: %s: %w", page, err)
 		}
 	}
+}
+
+// readOne reads one document (a file or a page) whose first record has
+// index base.
+func (s *Source) readOne(ctx context.Context, loc string, base int, index map[string]map[string]any, emit func(connectors.Record) error) (docResult, http.Header, error) {
+	body, err := s.fetch.Open(ctx, loc)
+	if err != nil {
+		return docResult{}, nil, fmt.Errorf("json: %w", err)
+	}
+	defer body.Close()
+	o := s.opts(loc, s.cfg.Records, base)
+	o.value = s.cfg.Paging.BodyPath()
+	if index != nil {
+		o.join, o.index = s.cfg.Join, index
+	}
+	res, err := readDoc(ctx, body, o, emit)
+	return res, body.Header, err
+}
+
+func (s *Source) opts(loc, records string, base int) docOpts {
+	return docOpts{name: loc, isURL: fetch.IsURL(loc), records: records, base: base, maxBytes: s.cfg.MaxRecordBytes}
+}
+
+// errStop ends a read after the first record (Check).
+var errStop = errors.New("stop")
+
+// Check implements connectors.Checker: it opens the join document and
+// the file or first page, and reads up to the first record of each. It
+// fails when a document cannot be opened, the records path is missing or
+// not an array, or the first record of the main document is not an
+// object.
+func (s *Source) Check(ctx context.Context) error {
+	if j := s.cfg.Join; j != nil {
+		if err := s.checkDoc(ctx, "json: join", j.location(), j.Records, false); err != nil {
+			return err
+		}
+	}
+	loc := s.cfg.Path
+	if s.cfg.HTTP.URL != "" {
+		pager, err := s.cfg.Paging.NewPager(s.cfg.HTTP.URL)
+		if err != nil {
+			return fmt.Errorf("json: %w", err)
+		}
+		if loc, err = pager.Next(); err != nil {
+			return fmt.Errorf("json: %w", err)
+		}
+	}
+	return s.checkDoc(ctx, "json", loc, s.cfg.Records, true)
+}
+
+// checkDoc opens one document and reads up to its first record; what
+// prefixes errors.
+func (s *Source) checkDoc(ctx context.Context, what, loc, records string, strict bool) error {
+	body, err := s.fetch.Open(ctx, loc)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer body.Close()
+	o := s.opts(loc, records, 0)
+	o.what = what
+	_, err = readDoc(ctx, body, o, func(rec connectors.Record) error {
+		if strict && rec.Err != nil {
+			return fmt.Errorf("%s: %s: %s: %v", what, loc, rec.Pos.Path, rec.Err)
+		}
+		return errStop
+	})
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	return err
 }

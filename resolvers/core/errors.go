@@ -23,6 +23,7 @@ const (
 	CodeTimeout     = "TIMEOUT"
 	CodeInternal    = "INTERNAL"
 	CodeForbidden   = "FORBIDDEN"
+	CodeConflict    = "CONFLICT"
 )
 
 // ErrorPresenter maps domain errors to GraphQL errors with a code; anything
@@ -57,6 +58,9 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		case errors.Is(err, graph.ErrInvalid):
 			out.Message = unwrapMessage(err)
 			out.Extensions["code"] = CodeBadInput
+		case errors.Is(err, graph.ErrConflict):
+			out.Message = unwrapMessage(err)
+			out.Extensions["code"] = CodeConflict
 		case errors.Is(err, graph.ErrNotFound):
 			out.Message = unwrapMessage(err)
 			out.Extensions["code"] = CodeNotFound

@@ -9,6 +9,9 @@ import (
 	"strconv"
 )
 
+type Mutation struct {
+}
+
 type Query struct {
 }
 
@@ -69,6 +72,7 @@ const (
 	ClassNameDataset            ClassName = "DATASET"
 	ClassNameConnector          ClassName = "CONNECTOR"
 	ClassNameIngestRun          ClassName = "INGEST_RUN"
+	ClassNameDeadLetter         ClassName = "DEAD_LETTER"
 )
 
 var AllClassName = []ClassName{
@@ -125,11 +129,12 @@ var AllClassName = []ClassName{
 	ClassNameDataset,
 	ClassNameConnector,
 	ClassNameIngestRun,
+	ClassNameDeadLetter,
 }
 
 func (e ClassName) IsValid() bool {
 	switch e {
-	case ClassNameEntity, ClassNameAgent, ClassNameOrganization, ClassNameAgency, ClassNameOperator, ClassNamePerson, ClassNamePlace, ClassNameAdministrativeArea, ClassNameCity, ClassNameDistrict, ClassNameNeighbourhood, ClassNameStreet, ClassNameAddress, ClassNameStop, ClassNameFacility, ClassNameSchool, ClassNameHospital, ClassNamePoliceStation, ClassNameFireStation, ClassNamePark, ClassNameParkingFacility, ClassNameUtilityFacility, ClassNameCivicOffice, ClassNameBikeShareStation, ClassNameAsset, ClassNameStreetLight, ClassNameTrafficSignal, ClassNameWasteContainer, ClassNameParkingSpot, ClassNameVehicle, ClassNameDevice, ClassNameSensor, ClassNameCamera, ClassNameWaterMeter, ClassNameEnergyMeter, ClassNameRoute, ClassNameTrip, ClassNameVehiclePosition, ClassNameObservableProperty, ClassNameDatastream, ClassNameObservation, ClassNameEvent, ClassNameIncident, ClassNameEmergency, ClassNameServiceRequest, ClassNameAlert, ClassNamePlannedWork, ClassNameStatusChange, ClassNameService, ClassNameSource, ClassNameDataset, ClassNameConnector, ClassNameIngestRun:
+	case ClassNameEntity, ClassNameAgent, ClassNameOrganization, ClassNameAgency, ClassNameOperator, ClassNamePerson, ClassNamePlace, ClassNameAdministrativeArea, ClassNameCity, ClassNameDistrict, ClassNameNeighbourhood, ClassNameStreet, ClassNameAddress, ClassNameStop, ClassNameFacility, ClassNameSchool, ClassNameHospital, ClassNamePoliceStation, ClassNameFireStation, ClassNamePark, ClassNameParkingFacility, ClassNameUtilityFacility, ClassNameCivicOffice, ClassNameBikeShareStation, ClassNameAsset, ClassNameStreetLight, ClassNameTrafficSignal, ClassNameWasteContainer, ClassNameParkingSpot, ClassNameVehicle, ClassNameDevice, ClassNameSensor, ClassNameCamera, ClassNameWaterMeter, ClassNameEnergyMeter, ClassNameRoute, ClassNameTrip, ClassNameVehiclePosition, ClassNameObservableProperty, ClassNameDatastream, ClassNameObservation, ClassNameEvent, ClassNameIncident, ClassNameEmergency, ClassNameServiceRequest, ClassNameAlert, ClassNamePlannedWork, ClassNameStatusChange, ClassNameService, ClassNameSource, ClassNameDataset, ClassNameConnector, ClassNameIngestRun, ClassNameDeadLetter:
 		return true
 	}
 	return false

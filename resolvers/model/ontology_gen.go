@@ -1497,6 +1497,40 @@ func (e *RunStatus) UnmarshalGQL(v any) error {
 // MarshalGQL implements graphql.Marshaler.
 func (e RunStatus) MarshalGQL(w io.Writer) { _, _ = io.WriteString(w, strconv.Quote(string(e))) }
 
+// RunTrigger is the ontology enumeration RunTrigger.
+type RunTrigger string
+
+// RunTriggerValues lists the values of RunTrigger.
+var RunTriggerValues = []RunTrigger{"STARTUP", "SCHEDULE", "MANUAL", "PUSH", "STREAM"}
+
+// IsValid reports whether e is a value of the enum.
+func (e RunTrigger) IsValid() bool {
+	for _, v := range RunTriggerValues {
+		if v == e {
+			return true
+		}
+	}
+	return false
+}
+
+func (e RunTrigger) String() string { return string(e) }
+
+// UnmarshalGQL implements graphql.Unmarshaler.
+func (e *RunTrigger) UnmarshalGQL(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+	*e = RunTrigger(s)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid RunTrigger", s)
+	}
+	return nil
+}
+
+// MarshalGQL implements graphql.Marshaler.
+func (e RunTrigger) MarshalGQL(w io.Writer) { _, _ = io.WriteString(w, strconv.Quote(string(e))) }
+
 // LocateMethod is the ontology enumeration LocateMethod.
 type LocateMethod string
 
@@ -2704,6 +2738,26 @@ func (e *IngestRunOrderField) UnmarshalGQL(v any) error {
 
 // MarshalGQL implements graphql.Marshaler.
 func (e IngestRunOrderField) MarshalGQL(w io.Writer) {
+	_, _ = io.WriteString(w, strconv.Quote(string(e)))
+}
+
+// DeadLetterOrderField is a generated enum.
+type DeadLetterOrderField string
+
+func (e DeadLetterOrderField) String() string { return string(e) }
+
+// UnmarshalGQL implements graphql.Unmarshaler.
+func (e *DeadLetterOrderField) UnmarshalGQL(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+	*e = DeadLetterOrderField(s)
+	return nil
+}
+
+// MarshalGQL implements graphql.Marshaler.
+func (e DeadLetterOrderField) MarshalGQL(w io.Writer) {
 	_, _ = io.WriteString(w, strconv.Quote(string(e)))
 }
 
@@ -5624,16 +5678,22 @@ type Connector struct{ core.Base }
 // IsEntity marks Connector as a Entity.
 func (*Connector) IsEntity() {}
 
-func (x *Connector) Name() *string           { return x.P().Str("name") }
-func (x *Connector) Description() *string    { return x.P().Str("description") }
-func (x *Connector) ExternalIds() []string   { return x.P().StrList("externalIds") }
-func (x *Connector) SrcType() *string        { return x.P().Str("srcType") }
-func (x *Connector) DeletedInSource() *bool  { return x.P().Bool("deletedInSource") }
-func (x *Connector) Code() *string           { return x.P().Str("code") }
-func (x *Connector) ConnectorKind() *string  { return x.P().Str("connectorKind") }
-func (x *Connector) Version() *string        { return x.P().Str("version") }
-func (x *Connector) Schedule() *string       { return x.P().Str("schedule") }
-func (x *Connector) MappingVersion() *string { return x.P().Str("mappingVersion") }
+func (x *Connector) Name() *string             { return x.P().Str("name") }
+func (x *Connector) Description() *string      { return x.P().Str("description") }
+func (x *Connector) ExternalIds() []string     { return x.P().StrList("externalIds") }
+func (x *Connector) SrcType() *string          { return x.P().Str("srcType") }
+func (x *Connector) DeletedInSource() *bool    { return x.P().Bool("deletedInSource") }
+func (x *Connector) Code() *string             { return x.P().Str("code") }
+func (x *Connector) ConnectorKind() *string    { return x.P().Str("connectorKind") }
+func (x *Connector) Version() *string          { return x.P().Str("version") }
+func (x *Connector) Schedule() *string         { return x.P().Str("schedule") }
+func (x *Connector) MappingVersion() *string   { return x.P().Str("mappingVersion") }
+func (x *Connector) FreshnessSeconds() *int    { return x.P().Int("freshnessSeconds") }
+func (x *Connector) Checkpoint() *string       { return x.P().Str("checkpoint") }
+func (x *Connector) LastRunAt() *time.Time     { return x.P().Time("lastRunAt") }
+func (x *Connector) LastStatus() *RunStatus    { return core.Enum[RunStatus](x.P().Str("lastStatus")) }
+func (x *Connector) LastError() *string        { return x.P().Str("lastError") }
+func (x *Connector) LastSuccessAt() *time.Time { return x.P().Time("lastSuccessAt") }
 
 // ConnectorConnection is a page of Connector nodes.
 type ConnectorConnection struct{ core.Conn }
@@ -5684,6 +5744,11 @@ func (x *IngestRun) RecordsRead() *int      { return x.P().Int("recordsRead") }
 func (x *IngestRun) RecordsWritten() *int   { return x.P().Int("recordsWritten") }
 func (x *IngestRun) RecordsRejected() *int  { return x.P().Int("recordsRejected") }
 func (x *IngestRun) Watermark() *string     { return x.P().Str("watermark") }
+func (x *IngestRun) ConnectorCode() *string { return x.P().Str("connectorCode") }
+func (x *IngestRun) Trigger() *RunTrigger   { return core.Enum[RunTrigger](x.P().Str("trigger")) }
+func (x *IngestRun) RecordsSkipped() *int   { return x.P().Int("recordsSkipped") }
+func (x *IngestRun) Attempts() *int         { return x.P().Int("attempts") }
+func (x *IngestRun) Error() *string         { return x.P().Str("error") }
 
 // IngestRunConnection is a page of IngestRun nodes.
 type IngestRunConnection struct{ core.Conn }
@@ -5712,6 +5777,60 @@ func (c *IngestRunConnection) Nodes() []*IngestRun {
 	out := make([]*IngestRun, 0, len(c.Page.Nodes))
 	for _, n := range c.Page.Nodes {
 		out = append(out, &IngestRun{core.Base{N: n}})
+	}
+	return out
+}
+
+// DeadLetter is a node of the class DeadLetter.
+type DeadLetter struct{ core.Base }
+
+// IsEntity marks DeadLetter as a Entity.
+func (*DeadLetter) IsEntity() {}
+
+func (x *DeadLetter) Name() *string          { return x.P().Str("name") }
+func (x *DeadLetter) Description() *string   { return x.P().Str("description") }
+func (x *DeadLetter) ExternalIds() []string  { return x.P().StrList("externalIds") }
+func (x *DeadLetter) SrcType() *string       { return x.P().Str("srcType") }
+func (x *DeadLetter) DeletedInSource() *bool { return x.P().Bool("deletedInSource") }
+func (x *DeadLetter) ConnectorCode() *string { return x.P().Str("connectorCode") }
+func (x *DeadLetter) Reason() *string        { return x.P().Str("reason") }
+func (x *DeadLetter) Position() *string      { return x.P().Str("position") }
+func (x *DeadLetter) Line() *int             { return x.P().Int("line") }
+func (x *DeadLetter) Offset() *int           { return x.P().Int("offset") }
+func (x *DeadLetter) RecordIndex() *int      { return x.P().Int("recordIndex") }
+func (x *DeadLetter) Message() *string       { return x.P().Str("message") }
+func (x *DeadLetter) Raw() *string           { return x.P().Str("raw") }
+func (x *DeadLetter) RejectedAt() *time.Time { return x.P().Time("rejectedAt") }
+
+// DeadLetterConnection is a page of DeadLetter nodes.
+type DeadLetterConnection struct{ core.Conn }
+
+// NewDeadLetterConnection wraps a page.
+func NewDeadLetterConnection(c core.Conn) *DeadLetterConnection {
+	return &DeadLetterConnection{Conn: c}
+}
+
+// DeadLetterEdge is one DeadLetter in a page.
+type DeadLetterEdge struct {
+	Cursor string
+	Node   *DeadLetter
+}
+
+// Edges lists the page's nodes with their cursors.
+func (c *DeadLetterConnection) Edges() []*DeadLetterEdge {
+	out := make([]*DeadLetterEdge, 0, len(c.Page.Nodes))
+	for i, n := range c.Page.Nodes {
+		v := &DeadLetter{core.Base{N: n}}
+		out = append(out, &DeadLetterEdge{Cursor: c.Cursor(i), Node: v})
+	}
+	return out
+}
+
+// Nodes lists the page's nodes.
+func (c *DeadLetterConnection) Nodes() []*DeadLetter {
+	out := make([]*DeadLetter, 0, len(c.Page.Nodes))
+	for _, n := range c.Page.Nodes {
+		out = append(out, &DeadLetter{core.Base{N: n}})
 	}
 	return out
 }
@@ -6660,6 +6779,8 @@ func Wrap(n *graph.Node) core.Object {
 		return &Connector{core.Base{N: n}}
 	case "IngestRun":
 		return &IngestRun{core.Base{N: n}}
+	case "DeadLetter":
+		return &DeadLetter{core.Base{N: n}}
 	}
 	return nil
 }
