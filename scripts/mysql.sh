@@ -252,12 +252,12 @@ start_server() {
       (cd / && setsid runuser -u "$os_user" -- "$server" --no-defaults --datadir="$data/data" --port="$port" \
         --bind-address=127.0.0.1 --socket="$(socket "$data")" --pid-file="$(pidfile "$data")" \
         --log-error="$logf" --skip-name-resolve --skip-log-bin --innodb-buffer-pool-size=64M \
-        --character-set-server=utf8mb4 --collation-server=utf8mb4_bin </dev/null >/dev/null 2>&1 &)
+        --character-set-server=utf8mb4 --collation-server=utf8mb4_bin </dev/null >/dev/null 2>&1 &) </dev/null >/dev/null 2>&1
     else
       (cd / && setsid "$server" --no-defaults --datadir="$data/data" --port="$port" \
         --bind-address=127.0.0.1 --socket="$(socket "$data")" --pid-file="$(pidfile "$data")" \
         --log-error="$logf" --skip-name-resolve --skip-log-bin --innodb-buffer-pool-size=64M \
-        --character-set-server=utf8mb4 --collation-server=utf8mb4_bin </dev/null >/dev/null 2>&1 &)
+        --character-set-server=utf8mb4 --collation-server=utf8mb4_bin </dev/null >/dev/null 2>&1 &) </dev/null >/dev/null 2>&1
     fi
     local deadline=$((SECONDS + MYSQL_START_TIMEOUT)) ok=''
     while [ "$SECONDS" -lt "$deadline" ]; do
