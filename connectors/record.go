@@ -28,6 +28,12 @@ type Record struct {
 	// message); the runner calls it once, after the record's batch has
 	// committed or the record has been dead-lettered.
 	Ack func()
+	// Flush, set on an otherwise empty record, asks the runner to commit
+	// every record emitted so far (and call their Acks) before emit
+	// returns, even when the read's context has ended. A source whose
+	// records carry Ack emits one before it closes the connection the
+	// acknowledgements travel on.
+	Flush bool
 }
 
 // Position locates a record in its source.

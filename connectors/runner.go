@@ -352,6 +352,9 @@ func (r *Runner) attempt(ctx context.Context, c *Connector, t Target, nr NodeRea
 	if c.Reader == nil || c.Mapping == nil {
 		return errors.New("connector is not loaded (no source or mapping)")
 	}
+	if l, ok := c.Reader.(interface{ SetLogger(*slog.Logger) }); ok {
+		l.SetLogger(log)
+	}
 	if j != nil {
 		// the committed state: what the previous run (or attempt) left
 		state, err := ReadState(ctx, nr, c.Name)
@@ -395,12 +398,20 @@ func (r *Runner) attempt(ctx context.Context, c *Connector, t Target, nr NodeRea
 	var mu sync.Mutex // streams: emit and the flush timer
 	var out mapped
 	emit := func(rec Record) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		if stream {
 			mu.Lock()
 			defer mu.Unlock()
+		}
+		if rec.Flush {
+			if rs.storeFailed {
+				return errors.New("the run stopped writing after a store failure")
+			}
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			return rs.flush(fctx)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		if rs.storeFailed {
 			return errors.New("the run stopped writing after a store failure")

@@ -12,6 +12,7 @@ import (
 	"github.com/cityhub/cityhub/connectors/gtfs"
 	"github.com/cityhub/cityhub/connectors/gtfsrt"
 	jsonsrc "github.com/cityhub/cityhub/connectors/json"
+	"github.com/cityhub/cityhub/connectors/mqtt"
 	"github.com/cityhub/cityhub/connectors/ngsild"
 	"github.com/cityhub/cityhub/connectors/open311"
 	sqlsrc "github.com/cityhub/cityhub/connectors/sql"
@@ -24,6 +25,7 @@ func Register(r *connectors.Registry) {
 	gtfs.Register(r)
 	gtfsrt.Register(r)
 	jsonsrc.Register(r)
+	mqtt.Register(r)
 	ngsild.Register(r)
 	open311.Register(r)
 	sqlsrc.Register(r)
