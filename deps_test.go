@@ -98,7 +98,7 @@ func sourceKind(rel string) (string, bool) {
 	}
 	top, _, _ := strings.Cut(rest, "/")
 	switch top {
-	case "all", "connectortest", "fetch", "paging":
+	case "all", "connectortest", "fetch", "paging", "ingestbench":
 		return "", false
 	}
 	return "connectors/" + top, true
