@@ -88,6 +88,9 @@ type RunnerConfig struct {
 	// Progress, when set, is called after every committed batch with the
 	// run's counts so far (from the run's goroutine).
 	Progress func(RunStats)
+	// Finished, when set, is called once when a run ends, with its counts
+	// and its error (metrics, notifications).
+	Finished func(RunStats, error)
 	// Rand returns a number in [0, 1) for backoff jitter; nil uses
 	// math/rand/v2.
 	Rand func() float64
@@ -108,13 +111,14 @@ type Runner struct {
 	retry    RetryPolicy
 	flushInt time.Duration
 	progress func(RunStats)
+	finished func(RunStats, error)
 	rnd      func() float64
 }
 
 // NewRunner returns a runner.
 func NewRunner(cfg RunnerConfig) *Runner {
 	r := &Runner{log: cfg.Logger, now: cfg.Now, dead: cfg.DeadLetters, batch: cfg.BatchSize, journal: cfg.Journal,
-		retry: cfg.Retry, flushInt: cfg.FlushInterval, progress: cfg.Progress, rnd: cfg.Rand}
+		retry: cfg.Retry, flushInt: cfg.FlushInterval, progress: cfg.Progress, finished: cfg.Finished, rnd: cfg.Rand}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -157,7 +161,20 @@ type RunStats struct {
 	// Checkpoint is the checkpoint committed last ("" for sources that do
 	// not resume).
 	Checkpoint string
+	// Rejections lists the first MaxRejections dead-lettered records (a
+	// pushing agency gets them back at once).
+	Rejections []Rejection
 }
+
+// Rejection is a dead-lettered record of a run, in short.
+type Rejection struct {
+	Index  int    // the record's index in its source read
+	Pos    string // the record's position, e.g. "line 17"
+	Reason string
+}
+
+// MaxRejections bounds RunStats.Rejections.
+const MaxRejections = 100
 
 // Status is the run's RunStatus for an outcome: SUCCEEDED, PARTIAL (some
 // records dead-lettered) or FAILED.
@@ -290,6 +307,9 @@ func (r *Runner) run(ctx context.Context, c *Connector, t Target, trigger Trigge
 			log.ErrorContext(ctx, "run record not written", "err", ferr)
 		}
 		cancel()
+	}
+	if r.finished != nil {
+		r.finished(st, err)
 	}
 	attrs := []any{"read", st.Read, "written", st.Written, "rejected", st.Rejected, "skipped", st.Skipped,
 		"nodes", st.Nodes, "edges", st.Edges, "attempts", st.Attempts, "duration", st.Duration}
@@ -649,6 +669,9 @@ func blamesData(err error) bool {
 // the next commit (which also acknowledges it).
 func (rs *runState) reject(ctx context.Context, rec *Record, reason string) error {
 	rs.st.Rejected++
+	if len(rs.st.Rejections) < MaxRejections {
+		rs.st.Rejections = append(rs.st.Rejections, Rejection{Index: rec.Pos.Index, Pos: rec.Pos.String(), Reason: reason})
+	}
 	raw := rec.Raw
 	if raw == nil && rec.Fields != nil {
 		raw, _ = json.Marshal(rec.Fields)

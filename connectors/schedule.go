@@ -53,6 +53,8 @@ func (s *Scheduler) Lookup(name string) (*Connector, bool) {
 	return c, ok
 }
 
+func timeAfter(ms int) <-chan time.Time { return time.After(time.Duration(ms) * time.Millisecond) }
+
 // Running reports whether a connector is running now.
 func (s *Scheduler) Running(name string) bool {
 	s.mu.Lock()
@@ -74,6 +76,13 @@ func (s *Scheduler) release(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.running, name)
+}
+
+// PushOnly reports whether a connector only receives pushed records (kind
+// push): it is never run at start-up, on a schedule or on demand.
+func PushOnly(c *Connector) bool {
+	_, ok := c.Reader.(pushSource)
+	return ok
 }
 
 // RunNow runs a connector to the end now and returns its stats.
@@ -108,7 +117,7 @@ func (s *Scheduler) Serve(ctx context.Context, startup bool, ready func()) error
 	}
 	if startup {
 		for _, c := range s.conns {
-			if _, ok := c.Reader.(Streamer); ok {
+			if _, ok := c.Reader.(Streamer); ok || PushOnly(c) {
 				continue
 			}
 			if ctx.Err() != nil {
@@ -123,7 +132,7 @@ func (s *Scheduler) Serve(ctx context.Context, startup bool, ready func()) error
 		ready()
 	}
 	for _, c := range s.conns {
-		if _, ok := c.Reader.(Streamer); ok || c.Schedule <= 0 {
+		if _, ok := c.Reader.(Streamer); ok || c.Schedule <= 0 || PushOnly(c) {
 			continue
 		}
 		wg.Add(1)

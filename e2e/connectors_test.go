@@ -186,3 +186,95 @@ func TestConnectorRunKilled(t *testing.T) {
 	t.Logf("killed after %d batches; the killed run had recorded %v records", batches, at(runs[0], "recordsWritten"))
 	_ = fmt.Sprint()
 }
+
+// TestPushAndMetrics posts records to a push connector over HTTP and
+// through GraphQL: good records land, bad ones come back with reasons and
+// are dead letters of the run; /metrics counts them.
+func TestPushAndMetrics(t *testing.T) {
+	t.Setenv("CITYHUB_OPERATOR_TOKEN", operatorToken)
+	s := MustStart(t, t.TempDir(), "--connectors", "e2e/testdata/push.yaml")
+	post := func(token, body string) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/push/lighting-faults", strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		raw, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("push answer is not JSON (%d): %s", resp.StatusCode, raw)
+		}
+		return resp.StatusCode, out
+	}
+	// real poles of the Cambridge street-light register
+	body := `[
+	  {"pole": "471-M39.5", "state": "fault", "watts": 100, "lat": 42.3626, "lon": -71.0843},
+	  {"pole": "1-M1", "state": "ok", "lat": 42.3736, "lon": -71.1097},
+	  {"pole": "2-M1", "state": "exploded"},
+	  "not an object",
+	  {"pole": "3-M1", "state": "ok", "lat": 200, "lon": 0}
+	]`
+	if code, out := post("", body); code != http.StatusUnauthorized {
+		t.Errorf("push without a token: %d %v", code, out)
+	}
+	code, out := post(operatorToken, body)
+	if code != http.StatusOK || out["status"] != "PARTIAL" || out["read"] != 5.0 || out["written"] != 2.0 || out["rejected"] != 3.0 {
+		t.Fatalf("push: %d %v", code, out)
+	}
+	rej := out["rejections"].([]any)
+	var reasons []string
+	for _, r := range rej {
+		reasons = append(reasons, fmt.Sprintf("%v: %v", at(r, "index"), at(r, "reason")))
+	}
+	for i, want := range []string{`2: `, `3: `, `4: `} {
+		if i >= len(reasons) || !strings.HasPrefix(reasons[i], want) {
+			t.Errorf("rejections = %q", reasons)
+			break
+		}
+	}
+	if !strings.Contains(reasons[0], "exploded") || !strings.Contains(reasons[1], "JSON object") || !strings.Contains(reasons[2], "200") {
+		t.Errorf("rejection reasons do not say why: %q", reasons)
+	}
+	if code, out := post(operatorToken, `{"pole": `); code != http.StatusBadRequest {
+		t.Errorf("malformed body: %d %v", code, out)
+	}
+	r := s.MustQueryAs(t, operatorToken, `mutation($recs: [JSON!]!) { pushRecords(connector: "lighting-faults", records: $recs) { status written rejected rejections { index reason } } }`,
+		map[string]any{"recs": []any{map[string]any{"pole": "471-M39.5", "state": "ok", "watts": 90, "lat": 42.3626, "lon": -71.0843}}})
+	if len(r.Errors) > 0 || at(r.Data, "pushRecords", "status") != "SUCCEEDED" || at(r.Data, "pushRecords", "written") != 1.0 {
+		t.Fatalf("pushRecords: %s", r.Raw)
+	}
+	r = s.MustQuery(t, `{
+	  streetLights(where: {poleNumber: {eq: "471-M39.5"}, _provenance: {source: {eq: "lighting-scada"}}}) { nodes { status powerRatingW _provenance { connector } } }
+	  ingestRuns(where: {connectorCode: {eq: "lighting-faults"}}, orderBy: [{field: STARTED_AT}]) { nodes { trigger status recordsRejected deadLetters { totalCount } } }
+	}`, nil)
+	if len(r.Errors) > 0 {
+		t.Fatalf("%s", r.Raw)
+	}
+	if at(r.Data, "streetLights", "nodes", 0, "status") != "OK" || at(r.Data, "streetLights", "nodes", 0, "powerRatingW") != 90.0 {
+		t.Errorf("pushed light: %v", at(r.Data, "streetLights"))
+	}
+	runs := at(r.Data, "ingestRuns", "nodes").([]any)
+	if len(runs) != 2 || at(runs[0], "trigger") != "PUSH" || at(runs[0], "status") != "PARTIAL" || at(runs[0], "deadLetters", "totalCount") != 3.0 {
+		t.Errorf("push runs on record: %v", runs)
+	}
+	resp, err := http.Get(s.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`cityhub_connector_records_total{connector="lighting-faults",outcome="written"} 3`,
+		`cityhub_connector_records_total{connector="lighting-faults",outcome="rejected"} 3`,
+		`cityhub_connector_runs_total{connector="lighting-faults",status="PARTIAL",trigger="PUSH"} 1`,
+		`cityhub_connector_runs_total{connector="lighting-faults",status="SUCCEEDED",trigger="PUSH"} 1`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}

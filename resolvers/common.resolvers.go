@@ -23,6 +23,14 @@ func (r *mutationResolver) RunConnector(ctx context.Context, name string) (*core
 	return r.Admin.RunConnector(ctx, name)
 }
 
+// PushRecords is the resolver for the pushRecords field.
+func (r *mutationResolver) PushRecords(ctx context.Context, connector string, records []any) (*core.ConnectorRun, error) {
+	if r.Admin == nil {
+		return nil, fmt.Errorf("%w: no connectors are configured", graph.ErrNotFound)
+	}
+	return r.Admin.PushValues(ctx, connector, records)
+}
+
 // Stale is the resolver for the stale field.
 func (r *provenanceResolver) Stale(ctx context.Context, obj *core.Provenance) (*bool, error) {
 	if r.Admin == nil || obj.Connector == nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/cityhub/cityhub/graph"
 	"github.com/cityhub/cityhub/resolvers"
 	"github.com/cityhub/cityhub/resolvers/core"
 	"github.com/cityhub/cityhub/resolvers/generated"
@@ -46,6 +48,10 @@ type Config struct {
 	// another bearer token is refused with 401. Requests without one are
 	// PUBLIC.
 	OperatorToken string
+	// MaxPushBytes bounds a POST /push body (default 32 MiB).
+	MaxPushBytes int64
+	// Metrics serves GET /metrics (Prometheus text format); nil for none.
+	Metrics http.Handler
 }
 
 // DefaultConfig returns the defaults.
@@ -81,6 +87,10 @@ func New(cfg Config, engine *core.Engine, ping Pinger, explorer http.Handler, lo
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("POST /push/{connector}", s.authenticate(http.HandlerFunc(s.push)))
+	if cfg.Metrics != nil {
+		s.mux.Handle("GET /metrics", cfg.Metrics)
+	}
 	if cfg.GraphiQL && explorer != nil {
 		s.mux.Handle("/", explorer)
 	}
@@ -141,6 +151,63 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(core.WithRole(r.Context(), core.RoleOperator)))
 	})
+}
+
+// push serves POST /push/{connector}: an agency posts records (a JSON
+// array, one object, or JSON Lines) that run through the connector's
+// mapping, validation and dead letters as one run. It needs the operator
+// token. The answer is the run's record: status, counts and the first
+// rejections with their reasons.
+func (s *Server) push(w http.ResponseWriter, r *http.Request) {
+	fail := func(code int, kind, msg string) {
+		writeJSON(w, code, map[string]any{"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": kind}}}})
+	}
+	if !core.RoleFrom(r.Context()).Allows(core.RoleOperator) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cityhub"`)
+		fail(http.StatusUnauthorized, "UNAUTHENTICATED", "pushing records needs the operator token (Authorization: Bearer …)")
+		return
+	}
+	if s.cfg.Admin == nil {
+		fail(http.StatusNotFound, "NOT_FOUND", "no connectors are configured")
+		return
+	}
+	limit := s.cfg.MaxPushBytes
+	if limit <= 0 {
+		limit = 32 << 20
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	run, err := s.cfg.Admin.PushBody(r.Context(), r.PathValue("connector"), body)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		fail(http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE", fmt.Sprintf("push body larger than %d bytes", limit))
+	case errors.Is(err, graph.ErrNotFound):
+		fail(http.StatusNotFound, "NOT_FOUND", err.Error())
+	case errors.Is(err, graph.ErrInvalid):
+		fail(http.StatusBadRequest, "BAD_USER_INPUT", err.Error())
+	case err != nil:
+		s.log.ErrorContext(r.Context(), "push failed", "connector", r.PathValue("connector"), "err", err)
+		fail(http.StatusServiceUnavailable, "UNAVAILABLE", err.Error())
+	default:
+		code := http.StatusOK
+		if run.Status == "FAILED" {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, pushAnswer(run))
+	}
+}
+
+func pushAnswer(run *core.ConnectorRun) map[string]any {
+	rej := make([]map[string]any, 0, len(run.Rejections))
+	for _, r := range run.Rejections {
+		rej = append(rej, map[string]any{"index": r.Index, "position": r.Position, "reason": r.Reason})
+	}
+	out := map[string]any{"run": run.Run, "connector": run.Connector, "status": run.Status, "read": run.Read,
+		"written": run.Written, "rejected": run.Rejected, "skipped": run.Skipped, "durationMs": run.DurationMs, "rejections": rej}
+	if run.Error != nil {
+		out["error"] = *run.Error
+	}
+	return out
 }
 
 // limit bounds body size and request time.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -71,6 +72,9 @@ func (a *admin) RunConnector(ctx context.Context, name string) (*core.ConnectorR
 	if _, ok := c.Reader.(connectors.Streamer); ok {
 		return nil, fmt.Errorf("%w: connector %q streams continuously; it cannot be run on demand", graph.ErrConflict, name)
 	}
+	if connectors.PushOnly(c) {
+		return nil, fmt.Errorf("%w: connector %q receives its records by push (pushRecords, POST /push/%s)", graph.ErrConflict, name, name)
+	}
 	// the run goes on when the request ends (the client may give up
 	// waiting); its record is in the journal
 	type result struct {
@@ -95,13 +99,52 @@ func (a *admin) RunConnector(ctx context.Context, name string) (*core.ConnectorR
 	a.mu.Lock()
 	delete(a.stale, name)
 	a.mu.Unlock()
+	return connectorRun(name, st, err), nil
+}
+
+// connectorRun is the GraphQL record of a run.
+func connectorRun(name string, st connectors.RunStats, err error) *core.ConnectorRun {
 	run := &core.ConnectorRun{Run: st.Run, Connector: name, Status: st.Status(err), Read: st.Read, Written: st.Written,
-		Rejected: st.Rejected, Skipped: st.Skipped, Attempts: st.Attempts, DurationMs: float64(st.Duration.Microseconds()) / 1000}
+		Rejected: st.Rejected, Skipped: st.Skipped, Attempts: st.Attempts, DurationMs: float64(st.Duration.Microseconds()) / 1000,
+		Rejections: []*core.Rejection{}}
 	if err != nil {
 		msg := err.Error()
 		run.Error = &msg
 	}
-	return run, nil
+	for _, r := range st.Rejections {
+		run.Rejections = append(run.Rejections, &core.Rejection{Index: r.Index, Position: r.Pos, Reason: r.Reason})
+	}
+	return run
+}
+
+func (a *admin) PushValues(ctx context.Context, name string, values []any) (*core.ConnectorRun, error) {
+	recs, err := connectors.PushRecords(values)
+	if err != nil {
+		return nil, fmt.Errorf("%w: records: %v", graph.ErrInvalid, err)
+	}
+	return a.push(ctx, name, recs)
+}
+
+func (a *admin) PushBody(ctx context.Context, name string, body io.Reader) (*core.ConnectorRun, error) {
+	recs, err := connectors.DecodePush(body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", graph.ErrInvalid, err)
+	}
+	return a.push(ctx, name, recs)
+}
+
+func (a *admin) push(ctx context.Context, name string, recs []connectors.Record) (*core.ConnectorRun, error) {
+	if _, ok := a.sched.Lookup(name); !ok {
+		return nil, fmt.Errorf("%w: unknown connector %q", graph.ErrNotFound, name)
+	}
+	st, err := a.sched.Push(ctx, name, recs)
+	if st.Run == "" && err != nil {
+		return nil, err // never ran: unknown, or gave up waiting
+	}
+	a.mu.Lock()
+	delete(a.stale, name)
+	a.mu.Unlock()
+	return connectorRun(name, st, err), nil
 }
 
 func (a *admin) Stale(ctx context.Context, connector string) (*bool, error) {

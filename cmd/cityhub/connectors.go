@@ -112,6 +112,8 @@ whether the source is stale (older than its freshness) and the checkpoint.`,
 				sched := "on demand"
 				if _, ok := c.Reader.(connectors.Streamer); ok {
 					sched = "stream"
+				} else if connectors.PushOnly(c) {
+					sched = "push"
 				} else if c.Schedule > 0 {
 					sched = c.Schedule.String()
 				}
@@ -172,7 +174,7 @@ the reason, when a run fails.`,
 			}
 			defer store.Close()
 			bar := newProgress(e.stderr, quiet)
-			runner, dl, err := newRunner(cfg, log, bar.update)
+			runner, dl, err := newRunner(cfg, log, bar.update, nil)
 			if err != nil {
 				return err
 			}
@@ -279,12 +281,12 @@ func loadConnectors(cfg Config, ont *ontology.Ontology) ([]*connectors.Connector
 // newRunner returns the runner of a serving or CLI process: journal on,
 // dead letters also appended to data/dead-letters.jsonl. The caller
 // closes the returned file.
-func newRunner(cfg Config, log *slog.Logger, progress func(connectors.RunStats)) (*connectors.Runner, io.Closer, error) {
+func newRunner(cfg Config, log *slog.Logger, progress func(connectors.RunStats), finished func(connectors.RunStats, error)) (*connectors.Runner, io.Closer, error) {
 	dl, err := connectors.NewFileDeadLetters(filepath.Join(cfg.DataDir, "dead-letters.jsonl"))
 	if err != nil {
 		return nil, nil, err
 	}
 	r := connectors.NewRunner(connectors.RunnerConfig{Logger: log.With("component", "connectors"), Now: time.Now,
-		DeadLetters: dl, Journal: true, Progress: progress})
+		DeadLetters: dl, Journal: true, Progress: progress, Finished: finished})
 	return r, dl, nil
 }

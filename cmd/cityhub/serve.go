@@ -40,7 +40,8 @@ config loads the Cambridge, Massachusetts demo city); /readyz answers 503
 until they have finished.
 
 Endpoints: POST/GET /graphql, GET / (GraphiQL, offline), GET /healthz,
-GET /readyz.
+GET /readyz, GET /metrics (Prometheus), POST /push/{connector} (records
+an agency posts; operator token).
 
 Set CITYHUB_OPERATOR_TOKEN to a secret to let requests with the header
 "Authorization: Bearer <secret>" read restricted fields and run connectors
@@ -138,7 +139,8 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	if err != nil {
 		return err
 	}
-	runner, dl, err := newRunner(cfg, log, nil)
+	metrics := newRunMetrics()
+	runner, dl, err := newRunner(cfg, log, metrics.progress, metrics.finished)
 	if err != nil {
 		return err
 	}
@@ -146,6 +148,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	sched := connectors.NewScheduler(runner, store, conns, log.With("component", "scheduler"))
 	scfg.Admin = newAdmin(sched, store)
 	scfg.OperatorToken = e.getenv("CITYHUB_OPERATOR_TOKEN")
+	scfg.Metrics = metrics.handler()
 	wc := web.DefaultConfig()
 	wc.DefaultQuery = demo.CrossDomainQuery
 	srv := server.New(scfg, engine, store, web.Handler(wc), log)

@@ -28,5 +28,6 @@ func Register(r *connectors.Registry) {
 	mqtt.Register(r)
 	ngsild.Register(r)
 	open311.Register(r)
+	r.Register(connectors.PushKind())
 	sqlsrc.Register(r)
 }

@@ -10,7 +10,7 @@ import (
 func TestRegister(t *testing.T) {
 	r := connectors.NewRegistry()
 	Register(r)
-	if got := strings.Join(r.Names(), ","); got != "csv,geojson,gtfs,gtfs_rt,json,mqtt,ngsi_ld,open311,sql" {
+	if got := strings.Join(r.Names(), ","); got != "csv,geojson,gtfs,gtfs_rt,json,mqtt,ngsi_ld,open311,push,sql" {
 		t.Errorf("kinds = %s", got)
 	}
 	for _, k := range r.Kinds() {

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
@@ -15,6 +16,12 @@ type Admin interface {
 	Connectors(ctx context.Context) ([]*ConnectorStatus, error)
 	// RunConnector runs a connector now and returns its record.
 	RunConnector(ctx context.Context, name string) (*ConnectorRun, error)
+	// PushValues runs records (JSON objects) through a connector's
+	// mapping as one PUSH run.
+	PushValues(ctx context.Context, connector string, records []any) (*ConnectorRun, error)
+	// PushBody is PushValues for a request body: a JSON array of objects,
+	// one object, or JSON Lines.
+	PushBody(ctx context.Context, connector string, body io.Reader) (*ConnectorRun, error)
 	// Stale reports whether the data a connector wrote is stale (its
 	// source has not been read successfully within its freshness); nil
 	// when the connector is unknown or declares no freshness.
@@ -50,4 +57,12 @@ type ConnectorRun struct {
 	Attempts   int
 	DurationMs float64
 	Error      *string
+	Rejections []*Rejection
+}
+
+// Rejection is a dead-lettered record of a run.
+type Rejection struct {
+	Index    int
+	Position string
+	Reason   string
 }
