@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -276,5 +278,36 @@ func TestPushAndMetrics(t *testing.T) {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// TestConnectorsCheckReach: `connectors check --reach` opens every source
+// of the demo, and names the connector and the reason for one it cannot.
+func TestConnectorsCheckReach(t *testing.T) {
+	cmd := exec.Command(binary, "connectors", "check", "--reach", "demo/cambridge/connectors.yaml")
+	cmd.Dir = ".."
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("check --reach on the demo: %v\n%s", err, out)
+	}
+	if n := strings.Count(string(out), ": ok, reached: "); n != 16 {
+		t.Errorf("%d connectors reached, want 16:\n%s", n, out)
+	}
+	gone := filepath.Join(t.TempDir(), "gone.yaml")
+	if err := os.WriteFile(gone, []byte(`connectors:
+  - name: gone
+    source: test-src
+    kind: csv
+    config: {url: "http://127.0.0.1:1/lights.csv"}
+    mapping:
+      nodes:
+        - {class: StreetLight, key: "{id}", properties: {status: OK}}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command(binary, "connectors", "check", "--reach", gone)
+	out, err = cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "gone.yaml:2: gone: source not reachable") || !strings.Contains(string(out), "connection refused") {
+		t.Errorf("check --reach on an unreachable source: %v\n%s", err, out)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -29,12 +30,16 @@ func newConnectorsCmd(e *env) *cobra.Command {
 		Short: "Validate connector files",
 	}
 	var ontFile string
+	var reach bool
 	check := &cobra.Command{
 		Use:   "check FILE...",
 		Short: "Validate connector files against the ontology without running them",
 		Long: `Validate connector files: the source configs, the mappings against the
 ontology (classes, properties, types, enum values, relations). Every problem
-is reported with its file, line and field. Nothing is read from the sources.`,
+is reported with its file, line and field. Nothing is read from the sources
+unless --reach is given: then each source that can tell (files, HTTP
+endpoints, databases, brokers) is opened and its first page, header or row
+read, and a failure names the connector and the reason.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o, err := loadOntology(ontFile)
@@ -50,13 +55,29 @@ is reported with its file, line and field. Nothing is read from the sources.`,
 					continue
 				}
 				for _, c := range conns {
-					fmt.Fprintf(e.stdout, "%s:%d: ok: %s (%s, source %s)\n", f, c.Line, c.Name, c.Kind, c.Source)
+					status := "ok"
+					if reach {
+						if ch, ok := c.Reader.(connectors.Checker); ok {
+							ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+							err := ch.Check(ctx)
+							cancel()
+							if err != nil {
+								errs = append(errs, fmt.Errorf("%s:%d: %s: source not reachable: %w", f, c.Line, c.Name, err))
+								continue
+							}
+							status = "ok, reached"
+						} else {
+							status = "ok (the kind cannot check its source)"
+						}
+					}
+					fmt.Fprintf(e.stdout, "%s:%d: %s: %s (%s, source %s)\n", f, c.Line, status, c.Name, c.Kind, c.Source)
 				}
 			}
 			return errors.Join(errs...)
 		},
 	}
 	check.Flags().StringVar(&ontFile, "ontology", "", "ontology file (default: the built-in city ontology)")
+	check.Flags().BoolVar(&reach, "reach", false, "also open each source and read its start (files, URLs, databases, brokers)")
 	kinds := &cobra.Command{
 		Use:   "kinds",
 		Short: "List the source kinds this binary knows",
