@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 
@@ -68,6 +69,10 @@ func Open(ctx context.Context, r Request) (io.ReadCloser, error) {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // it would repeat the method and the URL
+		}
 		err = fmt.Errorf("GET %s: %w", r.Location, err)
 		if ctx.Err() == nil && transientNetErr(err) {
 			return nil, connectors.Transient(err)
