@@ -26,6 +26,15 @@
 //	          location: geometry
 //	          locate_in: Neighbourhood
 //
-// See mapping.go for the full mapping reference, and the README.md of the
-// connectors folder for a summary.
+// A node template may also declare external identifiers and resolve by
+// them (resolve.go): records of different sources sharing an identifier
+// in the same scheme become one node holding both sources' data,
+// identifiers and provenance (ONTOLOGY.md §4, rungs 1 and 2):
+//
+//	external_ids: {poleNumber: "{PoleID}"}
+//	resolve_by: [poleNumber]
+//
+// See mapping.go for the full mapping reference, resolve.go for the
+// resolution and merge rules, and the README.md of the connectors folder
+// for a summary.
 package connectors

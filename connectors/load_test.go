@@ -85,6 +85,17 @@ func TestParseErrors(t *testing.T) {
 		{"edge two targets", node("class: Datastream", "key: x", "properties: {unitUcum: /d}", "edges: [{rel: OBSERVED_BY, to_id: a, to_class: Sensor, to_key: b}]"), `give exactly one of to, to_id and to_class`},
 		{"edge unknown prop", node("class: StreetLight", "key: x", "properties: {status: OK}", "edges: [{rel: PART_OF, to_id: x, properties: {role: x}}]"), `relation PART_OF has no property "role"`},
 		{"repeat constant key", node("class: Observation", "key: x", "repeat: '^y(\\d+)$'", "properties: {phenomenonTime: {template: \"{$1}\", layout: \"2006\", timezone: UTC}}"), `a repeated node needs a key that varies`},
+		{"resolve_by scheme not produced", node("class: StreetLight", "key: x", "properties: {status: OK}", "resolve_by: [poleNumber]"), `testdata/test.yaml:10: connectors[0].mapping.nodes[0].resolve_by[0]: scheme "poleNumber" is produced neither by external_ids nor by a properties.externalIds template starting with "poleNumber:"`},
+		{"resolve_by constant identifier", node("class: StreetLight", "key: x", "properties: {status: OK}", "external_ids: {poleNumber: P-1}", "resolve_by: poleNumber"), `testdata/test.yaml:11: connectors[0].mapping.nodes[0].resolve_by: scheme "poleNumber" comes from a constant: every record would resolve to one node`},
+		{"resolve_by constant externalIds", node("class: StreetLight", "key: x", "properties: {status: OK, externalIds: {value: [\"poleNumber:P-1\"]}}", "resolve_by: [poleNumber]"), `resolve_by[0]: scheme "poleNumber" comes from a constant`},
+		{"resolve_by observation", node("class: Observation", "key: \"{T}\"", "properties: {phenomenonTime: {field: T}}", "external_ids: {ds: \"{D}\"}", "resolve_by: [ds]"), `testdata/test.yaml:11: connectors[0].mapping.nodes[0].resolve_by: class Observation cannot resolve_by: observations are never merged across sources (ONTOLOGY.md §4)`},
+		{"resolve_by twice", node("class: StreetLight", "key: x", "properties: {status: OK}", "external_ids: {poleNumber: \"{P}\"}", "resolve_by: [poleNumber, poleNumber]"), `resolve_by[1]: scheme "poleNumber" is listed twice`},
+		{"resolve_by empty", node("class: StreetLight", "key: x", "properties: {status: OK}", "resolve_by: []"), `resolve_by: list at least one scheme`},
+		{"resolve_by urn", node("class: StreetLight", "key: x", "properties: {status: OK}", "resolve_by: [urn]"), `scheme "urn" needs no resolve_by: a resolving node is always found by its own URN`},
+		{"external_ids reserved urn", node("class: StreetLight", "key: x", "properties: {status: OK}", "external_ids: {urn: \"{P}\"}"), `testdata/test.yaml:10: connectors[0].mapping.nodes[0].external_ids.urn: scheme "urn" is reserved`},
+		{"external_ids bad scheme", node("class: StreetLight", "key: x", "properties: {status: OK}", "external_ids: {pole_number: \"{P}\"}"), `external_ids.pole_number: scheme "pole_number" must be a lower camel case word`},
+		{"external_ids bad value", node("class: StreetLight", "key: x", "properties: {status: OK}", "external_ids: {poleNumber: \"{P\"}"), `external_ids.poleNumber: template "{P": unclosed {`},
+		{"resolve_by templates disagree", head + "        - {class: StreetLight, key: \"{P}\", properties: {status: OK}, external_ids: {poleNumber: \"{P}\"}, resolve_by: [poleNumber]}\n        - {ref: other, class: StreetLight, key: \"{Q}\", properties: {status: OK}}\n", `testdata/test.yaml:8: connectors[0].mapping.nodes[1]: node templates of class StreetLight must declare the same resolve_by (nodes[0] declares [poleNumber], this one [])`},
 		{"duplicate names", "connectors:\n  - {name: a, source: xx, kind: memory, mapping: {nodes: [{class: City, key: x, properties: {officialCode: x}}]}}\n  - {name: a, source: xx, kind: memory, mapping: {nodes: [{class: City, key: x, properties: {officialCode: x}}]}}\n", `testdata/test.yaml:3: connectors[1].name: duplicate connector name "a"`},
 		{"missing mapping", "connectors:\n  - {name: a, source: xx, kind: memory}\n", `connectors[0].mapping: mapping is required`},
 		{"empty file", "", `empty connector file`},
@@ -179,6 +190,7 @@ func TestRawConfigDecode(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(validConnector))
 	f.Add([]byte("connectors:\n  - {name: a, source: xx, kind: memory, mapping: {nodes: [{class: City, key: \"{a}~{$1}\", repeat: x, properties: {officialCode: x}}]}}\n"))
+	f.Add([]byte("connectors:\n  - {name: a, source: xx, kind: memory, mapping: {nodes: [{class: StreetLight, key: \"{P}\", properties: {status: OK, externalIds: \"assetTag:{T}\"}, external_ids: {poleNumber: \"{P}\"}, resolve_by: [poleNumber, assetTag]}]}}\n"))
 	ont := mustOntology(f)
 	reg := testRegistry()
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -100,6 +100,11 @@ func (mp *mapper) buildNode(nt *nodeTmpl, ti int, ec evalCtx, out *mapped) error
 			props[pt.spec.rawProp] = raw
 		}
 	}
+	if len(nt.extIDs) > 0 {
+		if err := evalExternalIDs(nt, &ec, props); err != nil {
+			return err
+		}
+	}
 	kv, ok, miss, err := nt.key.eval(&ec, true)
 	if err != nil {
 		return mapErrf(nt.class.Name+".key", "%v", err)
@@ -112,6 +117,11 @@ func (mp *mapper) buildNode(nt *nodeTmpl, ti int, ec evalCtx, out *mapped) error
 		ID:    ID(nt.kebab, mp.source, key),
 		Class: nt.class.Name,
 		Props: props,
+	}
+	if nt.resolveBy != nil {
+		// a resolving node keeps its own URN among its identifiers (resolve.go)
+		ids, _ := props["externalIds"].([]any)
+		props["externalIds"] = appendUnique(ids, n.ID)
 	}
 	if nt.loc != nil {
 		g, err := nt.loc.eval(ec.rec)

@@ -34,6 +34,10 @@ import (
 //	      src_updated_at: VALUE         provenance times (DateTime value specs)
 //	      valid_from: VALUE
 //	      valid_to: VALUE
+//	      external_ids:                 scheme: value spec; adds "scheme:value" to
+//	        poleNumber: "{PoleID}"      externalIds (see resolve.go)
+//	      resolve_by: [poleNumber]      schemes that merge the node into an existing
+//	                                    node of its class sharing an identifier
 //	      edges:
 //	        - rel: OBSERVED_BY          an ontology relation from this node's class
 //	          to: sensor                a node template of the same record (by ref), or
@@ -52,6 +56,9 @@ type Mapping struct {
 	skip     *condition
 	nodes    []*nodeTmpl
 	locateIn []string // classes whose polygons the runner loads
+	// resolve holds, by class name, the resolution of the classes whose
+	// node templates declare resolve_by (see resolve.go).
+	resolve map[string]*resolveSpec
 }
 
 // LocateClasses returns the classes whose polygons the mapping locates
@@ -83,6 +90,8 @@ type nodeTmpl struct {
 	validFrom  *valueSpec
 	validTo    *valueSpec
 	edges      []*edgeTmpl
+	extIDs     []extIDTmpl // external_ids, in file order
+	resolveBy  []string    // resolve_by schemes, nil when the node does not resolve
 }
 
 type propTmpl struct {
@@ -122,7 +131,7 @@ var provenanceProps = map[string]string{
 }
 
 var mappingKeys = []string{"fields", "skip_if", "nodes"}
-var nodeKeys = []string{"ref", "class", "key", "name", "properties", "location", "locate_in", "repeat", "skip_if", "src_updated_at", "valid_from", "valid_to", "edges"}
+var nodeKeys = []string{"ref", "class", "key", "name", "properties", "location", "locate_in", "repeat", "skip_if", "src_updated_at", "valid_from", "valid_to", "edges", "external_ids", "resolve_by"}
 
 func (l *loader) compileMapping(n *yaml.Node, path string) *Mapping {
 	m := &Mapping{}
@@ -221,7 +230,7 @@ func (l *loader) compileNode(m *Mapping, nt *nodeTmpl, n *yaml.Node, path string
 	c := nt.class
 	sc := scope{iter: nt.repeat, fields: m.fields}
 	mapped := map[string]bool{}
-	var keyNode, nameNode, edgesNode *yaml.Node
+	var keyNode, nameNode, edgesNode, extNode, resolveNode *yaml.Node
 	l.mapping(n, path, nodeKeys, func(key string, k, v *yaml.Node) {
 		p := path + "." + key
 		switch key {
@@ -258,8 +267,21 @@ func (l *loader) compileNode(m *Mapping, nt *nodeTmpl, n *yaml.Node, path string
 			nt.validTo = l.compileValue(v, p, c.Name+"."+key, dateTimeType, sc)
 		case "edges":
 			edgesNode = v
+		case "external_ids":
+			extNode = v
+		case "resolve_by":
+			resolveNode = v
 		}
 	})
+	if extNode != nil {
+		l.compileExternalIDs(nt, extNode, path+".external_ids", sc)
+	}
+	if resolveNode != nil {
+		l.compileResolveBy(nt, resolveNode, path+".resolve_by")
+		l.checkResolveClass(m, nt, resolveNode, path+".resolve_by")
+	} else {
+		l.checkResolveClass(m, nt, n, path)
+	}
 	if nameNode != nil {
 		p := path + ".name"
 		if mapped["name"] {

@@ -584,6 +584,15 @@ func (rs *runState) flush(ctx context.Context) error {
 		rs.batch = graph.Batch{Nodes: rs.batch.Nodes[:0], Edges: rs.batch.Edges[:0]}
 		rs.pending = rs.pending[:0]
 	}()
+	// Identity resolution (resolve.go): the batch's nodes whose class the
+	// mapping resolves (resolve_by) take the ID of the node that already
+	// holds one of their identifiers, merged with it, and the batch's edges
+	// follow them. One store query, none for mappings without resolve_by.
+	// A failed query is a store failure: nothing of the batch is written.
+	if err := resolveBatch(ctx, rs.t, rs.c.Mapping, &rs.batch, rs.log); err != nil {
+		rs.storeFailed = true
+		return fmt.Errorf("resolve identities: %w", err)
+	}
 	data := len(rs.batch.Nodes)
 	b := rs.batch
 	rs.journalize(&b, len(rs.pending))
