@@ -79,11 +79,20 @@ read, and a failure names the connector and the reason.`,
 	check.Flags().StringVar(&ontFile, "ontology", "", "ontology file (default: the built-in city ontology)")
 	check.Flags().BoolVar(&reach, "reach", false, "also open each source and read its start (files, URLs, databases, brokers)")
 	kinds := &cobra.Command{
-		Use:   "kinds",
-		Short: "List the source kinds this binary knows",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, k := range registry().Kinds() {
+		Use:   "kinds [KIND]",
+		Short: "List the source kinds this binary knows, or print one kind's documented sample connector file",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			reg := registry()
+			if len(args) == 1 {
+				k, ok := reg.Lookup(args[0])
+				if !ok {
+					return fmt.Errorf("unknown kind %q (known: %s)", args[0], strings.Join(reg.Names(), ", "))
+				}
+				_, err := e.stdout.Write(k.Sample)
+				return err
+			}
+			for _, k := range reg.Kinds() {
 				fmt.Fprintf(e.stdout, "%-10s %s\n", k.Name, k.Summary)
 			}
 			return nil
