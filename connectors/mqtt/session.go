@@ -182,6 +182,12 @@ func (s *Source) consume(ctx context.Context, emit func(connectors.Record) error
 				return err
 			}
 			unflushed = 0
+			// read_idle counts time waiting for the broker, not for the
+			// commit: the broker sends the next messages once it has the
+			// acknowledgements
+			if !stream && idleC != nil {
+				idle.Reset(s.cfg.ReadIdle)
+			}
 		}
 		select {
 		case <-ctx.Done():
