@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // Push: an agency posts records to the hub instead of the hub pulling
@@ -186,7 +187,7 @@ func (s *Scheduler) Push(ctx context.Context, name string, recs []Record) (RunSt
 		select {
 		case <-ctx.Done():
 			return RunStats{}, fmt.Errorf("%s: waiting for the running run: %w", name, ctx.Err())
-		case <-timeAfter(100):
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 	defer s.release(name)

@@ -53,8 +53,6 @@ func (s *Scheduler) Lookup(name string) (*Connector, bool) {
 	return c, ok
 }
 
-func timeAfter(ms int) <-chan time.Time { return time.After(time.Duration(ms) * time.Millisecond) }
-
 // Running reports whether a connector is running now.
 func (s *Scheduler) Running(name string) bool {
 	s.mu.Lock()

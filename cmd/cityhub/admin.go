@@ -96,9 +96,7 @@ func (a *admin) RunConnector(ctx context.Context, name string) (*core.ConnectorR
 	if errors.Is(err, connectors.ErrRunning) {
 		return nil, fmt.Errorf("%w: connector %q is already running", graph.ErrConflict, name)
 	}
-	a.mu.Lock()
-	delete(a.stale, name)
-	a.mu.Unlock()
+	a.forget(name)
 	return connectorRun(name, st, err), nil
 }
 
@@ -141,9 +139,7 @@ func (a *admin) push(ctx context.Context, name string, recs []connectors.Record)
 	if st.Run == "" && err != nil {
 		return nil, err // never ran: unknown, or gave up waiting
 	}
-	a.mu.Lock()
-	delete(a.stale, name)
-	a.mu.Unlock()
+	a.forget(name)
 	return connectorRun(name, st, err), nil
 }
 
@@ -168,6 +164,13 @@ func (a *admin) Stale(ctx context.Context, connector string) (*bool, error) {
 	a.stale[connector] = staleEntry{v: &v, at: now}
 	a.mu.Unlock()
 	return &v, nil
+}
+
+// forget drops the cached staleness of a connector that just ran.
+func (a *admin) forget(name string) {
+	a.mu.Lock()
+	delete(a.stale, name)
+	a.mu.Unlock()
 }
 
 func strPtr(s string) *string {
