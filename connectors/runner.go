@@ -345,23 +345,53 @@ type pendingRecord struct {
 	located      int
 }
 
-type runState struct {
-	r       *Runner
-	c       *Connector
-	t       Target
-	st      *RunStats
-	j       *journal
-	log     *slog.Logger
-	batch   graph.Batch
-	pending []pendingRecord
-	limit   int
-	// dead holds the journal's dead-letter nodes and edges not yet
-	// committed; acks the acknowledgements due after the next commit.
+// fill is a batch being filled, then committed: the mapped records, the
+// journal's dead-letter nodes and edges not yet committed, and the
+// acknowledgements due after the commit.
+type fill struct {
+	batch     graph.Batch
+	pending   []pendingRecord
 	deadNodes []graph.Node
 	deadEdges []graph.Edge
 	acks      []func()
+}
+
+func (f *fill) empty() bool {
+	return len(f.pending) == 0 && len(f.deadNodes) == 0 && len(f.acks) == 0
+}
+
+func (f *fill) reset() {
+	f.batch = graph.Batch{Nodes: f.batch.Nodes[:0], Edges: f.batch.Edges[:0]}
+	f.pending = f.pending[:0]
+	f.deadNodes, f.deadEdges = f.deadNodes[:0], f.deadEdges[:0]
+	f.acks = f.acks[:0]
+}
+
+// flight is a fill on its way to the store. One is in the air at a time:
+// while the store applies it, the next fill is read and mapped, and the
+// next commit waits for it to land, so commits stay in order.
+type flight struct {
+	f          *fill
+	checkpoint string // the checkpoint the commit records
+	done       chan struct{}
+	changes    []graph.Change
+	err        error
+}
+
+type runState struct {
+	r     *Runner
+	c     *Connector
+	t     Target
+	st    *RunStats
+	j     *journal
+	log   *slog.Logger
+	limit int
+	// cur is filling; air is being applied; spare is a landed fill kept
+	// for reuse.
+	cur, spare *fill
+	air        *flight
 	// checkpoint is the checkpoint of the last record read (committed with
-	// the next batch).
+	// the fill it ends).
 	checkpoint string
 	// storeFailed is set when the store or the dead-letter sink failed:
 	// nothing more is written in this run.
@@ -404,7 +434,10 @@ func (r *Runner) attempt(ctx context.Context, c *Connector, t Target, nr NodeRea
 		}
 		areas[class] = ix
 	}
-	rs := &runState{r: r, c: c, t: t, st: st, j: j, log: log, limit: c.BatchSize}
+	rs := &runState{r: r, c: c, t: t, st: st, j: j, log: log, limit: c.BatchSize, cur: &fill{}}
+	// a commit in the air when reading ends (cancelled or broken) lands
+	// before the attempt returns: its acknowledgements and counts are due
+	defer rs.land(context.WithoutCancel(ctx))
 	if rs.limit <= 0 {
 		rs.limit = r.batch
 	}
@@ -441,28 +474,29 @@ func (r *Runner) attempt(ctx context.Context, c *Connector, t Target, nr NodeRea
 			rs.checkpoint = rec.Checkpoint
 		}
 		if rec.Err != nil {
-			return rs.reject(ctx, &rec, fmt.Sprintf("%s: %v", rec.Pos, rec.Err))
+			return rs.reject(ctx, rs.cur, &rec, fmt.Sprintf("%s: %v", rec.Pos, rec.Err))
 		}
 		if err := mp.mapRecord(&rec, &out); err != nil {
-			return rs.reject(ctx, &rec, fmt.Sprintf("%s: %v", rec.Pos, err))
+			return rs.reject(ctx, rs.cur, &rec, fmt.Sprintf("%s: %v", rec.Pos, err))
 		}
+		f := rs.cur
 		if out.skipped {
 			st.Skipped++
 			if rec.Ack != nil {
-				rs.acks = append(rs.acks, rec.Ack)
+				f.acks = append(f.acks, rec.Ack)
 			}
 			log.DebugContext(ctx, "record skipped", "pos", rec.Pos.String())
 			return nil
 		}
 		p := pendingRecord{rec: &rec}
-		p.nodes[0], p.edges[0] = len(rs.batch.Nodes), len(rs.batch.Edges)
-		rs.batch.Nodes = append(rs.batch.Nodes, out.nodes...)
-		rs.batch.Edges = append(rs.batch.Edges, out.edges...)
-		p.nodes[1], p.edges[1] = len(rs.batch.Nodes), len(rs.batch.Edges)
+		p.nodes[0], p.edges[0] = len(f.batch.Nodes), len(f.batch.Edges)
+		f.batch.Nodes = append(f.batch.Nodes, out.nodes...)
+		f.batch.Edges = append(f.batch.Edges, out.edges...)
+		p.nodes[1], p.edges[1] = len(f.batch.Nodes), len(f.batch.Edges)
 		p.located = out.located
-		rs.pending = append(rs.pending, p)
-		if len(rs.batch.Nodes)+len(rs.deadNodes) >= rs.limit {
-			return rs.flush(ctx)
+		f.pending = append(f.pending, p)
+		if len(f.batch.Nodes)+len(f.deadNodes) >= rs.limit {
+			return rs.send(ctx) // read on while the store applies it
 		}
 		return nil
 	}
@@ -532,18 +566,19 @@ func (rs *runState) committedCheckpoint() string {
 	return rs.j.state.Checkpoint
 }
 
-// journalize appends the journal's nodes (connector with the checkpoint
-// reached, run with its counts after the batch) to b.
-func (rs *runState) journalize(b *graph.Batch, records int) {
-	b.Nodes = append(b.Nodes, rs.deadNodes...)
-	b.Edges = append(b.Edges, rs.deadEdges...)
+// journalize appends to b the fill's dead letters and the journal's nodes:
+// the connector with the checkpoint the commit reaches, and the run with
+// its counts after records more are written.
+func (rs *runState) journalize(b *graph.Batch, f *fill, checkpoint string, records int) {
+	b.Nodes = append(b.Nodes, f.deadNodes...)
+	b.Edges = append(b.Edges, f.deadEdges...)
 	if rs.j == nil {
 		return
 	}
 	now := rs.r.now()
 	saved := rs.j.state.Checkpoint
-	if rs.checkpoint != "" {
-		rs.j.state.Checkpoint = rs.checkpoint
+	if checkpoint != "" {
+		rs.j.state.Checkpoint = checkpoint
 	}
 	prospective := *rs.st
 	prospective.Written += records
@@ -555,77 +590,112 @@ func (rs *runState) journalize(b *graph.Batch, records int) {
 	rs.j.state.Checkpoint = saved // until the commit
 }
 
-// committed records a successful commit of the journal part.
-func (rs *runState) committed() {
-	rs.deadNodes, rs.deadEdges = rs.deadNodes[:0], rs.deadEdges[:0]
-	if rs.checkpoint != "" {
-		rs.st.Checkpoint = rs.checkpoint
+// committed records a successful commit of a flight's journal part and
+// sends its acknowledgements.
+func (rs *runState) committed(fl *flight) {
+	if fl.checkpoint != "" {
+		rs.st.Checkpoint = fl.checkpoint
 		if rs.j != nil {
-			rs.j.state.Checkpoint = rs.checkpoint
+			rs.j.state.Checkpoint = fl.checkpoint
 		}
 	}
-	for _, ack := range rs.acks {
+	for _, ack := range fl.f.acks {
 		ack()
 	}
-	rs.acks = rs.acks[:0]
 	if rs.r.progress != nil {
 		rs.r.progress(*rs.st)
 	}
 }
 
-// flush applies the pending batch with the journal's nodes. When the store
-// blames the data, each record is applied on its own so that only the bad
-// ones are rejected.
+// flush commits everything read so far and waits for it.
 func (rs *runState) flush(ctx context.Context) error {
-	if len(rs.pending) == 0 && len(rs.deadNodes) == 0 && len(rs.acks) == 0 && (rs.checkpoint == "" || rs.checkpoint == rs.st.Checkpoint) {
+	if err := rs.send(ctx); err != nil {
+		return err
+	}
+	return rs.land(ctx)
+}
+
+// send lands the commit in the air, then puts the filled batch with the
+// journal's nodes in the air and returns without waiting for it.
+func (rs *runState) send(ctx context.Context) error {
+	if err := rs.land(ctx); err != nil {
+		return err
+	}
+	f := rs.cur
+	if f.empty() && (rs.checkpoint == "" || rs.checkpoint == rs.st.Checkpoint) {
 		return nil
 	}
-	defer func() {
-		rs.batch = graph.Batch{Nodes: rs.batch.Nodes[:0], Edges: rs.batch.Edges[:0]}
-		rs.pending = rs.pending[:0]
-	}()
 	// Identity resolution (resolve.go): the batch's nodes whose class the
 	// mapping resolves (resolve_by) take the ID of the node that already
 	// holds one of their identifiers, merged with it, and the batch's edges
-	// follow them. One store query, none for mappings without resolve_by.
-	// A failed query is a store failure: nothing of the batch is written.
-	if err := resolveBatch(ctx, rs.t, rs.c.Mapping, &rs.batch, rs.log); err != nil {
+	// follow them. One store query, none for mappings without resolve_by;
+	// made after the previous commit landed, so it sees that commit's
+	// nodes. A failed query is a store failure: nothing of the batch is
+	// written.
+	if err := resolveBatch(ctx, rs.t, rs.c.Mapping, &f.batch, rs.log); err != nil {
 		rs.storeFailed = true
 		return fmt.Errorf("resolve identities: %w", err)
 	}
-	data := len(rs.batch.Nodes)
-	b := rs.batch
-	rs.journalize(&b, len(rs.pending))
-	changes, err := rs.t.Apply(ctx, b)
-	if err == nil {
-		for _, p := range rs.pending {
-			rs.st.Located += p.located
-			if p.rec.Ack != nil {
-				rs.acks = append(rs.acks, p.rec.Ack)
-			}
-		}
-		rs.applied(len(rs.pending), data, len(rs.batch.Edges), countData(changes, rs.j != nil))
-		rs.committed()
-		rs.log.InfoContext(ctx, "batch applied", "records", len(rs.pending), "nodes", data, "edges", len(rs.batch.Edges), "changes", len(changes))
+	fl := &flight{f: f, checkpoint: rs.checkpoint, done: make(chan struct{})}
+	b := f.batch
+	rs.journalize(&b, f, fl.checkpoint, len(f.pending))
+	if rs.spare != nil {
+		rs.cur, rs.spare = rs.spare, nil
+	} else {
+		rs.cur = &fill{}
+	}
+	rs.air = fl
+	go func() {
+		defer close(fl.done)
+		fl.changes, fl.err = rs.t.Apply(ctx, b)
+	}()
+	return nil
+}
+
+// land waits for the commit in the air, if any, and records its outcome.
+// When the store blames the data, each of its records is applied on its
+// own so that only the bad ones are rejected.
+func (rs *runState) land(ctx context.Context) error {
+	fl := rs.air
+	if fl == nil {
 		return nil
 	}
-	if !blamesData(err) {
-		rs.storeFailed = true
-		return fmt.Errorf("apply batch: %w", err)
+	<-fl.done
+	rs.air = nil
+	f := fl.f
+	defer func() {
+		f.reset()
+		rs.spare = f
+	}()
+	if fl.err == nil {
+		for _, p := range f.pending {
+			rs.st.Located += p.located
+			if p.rec.Ack != nil {
+				f.acks = append(f.acks, p.rec.Ack)
+			}
+		}
+		rs.applied(len(f.pending), len(f.batch.Nodes), len(f.batch.Edges), countData(fl.changes, rs.j != nil))
+		rs.committed(fl)
+		rs.log.InfoContext(ctx, "batch applied", "records", len(f.pending), "nodes", len(f.batch.Nodes), "edges", len(f.batch.Edges), "changes", len(fl.changes))
+		return nil
 	}
-	rs.log.WarnContext(ctx, "batch rejected by the store, retrying record by record", "records", len(rs.pending), "err", err)
-	for _, p := range rs.pending {
-		b := graph.Batch{Nodes: rs.batch.Nodes[p.nodes[0]:p.nodes[1]], Edges: rs.batch.Edges[p.edges[0]:p.edges[1]]}
+	if !blamesData(fl.err) {
+		rs.storeFailed = true
+		return fmt.Errorf("apply batch: %w", fl.err)
+	}
+	rs.log.WarnContext(ctx, "batch rejected by the store, retrying record by record", "records", len(f.pending), "err", fl.err)
+	for _, p := range f.pending {
+		b := graph.Batch{Nodes: f.batch.Nodes[p.nodes[0]:p.nodes[1]], Edges: f.batch.Edges[p.edges[0]:p.edges[1]]}
 		ch, err := rs.t.Apply(ctx, b)
 		switch {
 		case err == nil:
 			rs.st.Located += p.located
 			rs.applied(1, len(b.Nodes), len(b.Edges), len(ch))
 			if p.rec.Ack != nil {
-				rs.acks = append(rs.acks, p.rec.Ack)
+				f.acks = append(f.acks, p.rec.Ack)
 			}
 		case blamesData(err):
-			if err := rs.reject(ctx, p.rec, fmt.Sprintf("%s: store: %v", p.rec.Pos, err)); err != nil {
+			if err := rs.reject(ctx, f, p.rec, fmt.Sprintf("%s: store: %v", p.rec.Pos, err)); err != nil {
 				return err
 			}
 		default:
@@ -635,14 +705,14 @@ func (rs *runState) flush(ctx context.Context) error {
 	}
 	// the dead letters and the checkpoint, now that every record is in
 	var jb graph.Batch
-	rs.journalize(&jb, 0)
+	rs.journalize(&jb, f, fl.checkpoint, 0)
 	if jb.Len() > 0 {
 		if _, err := rs.t.Apply(ctx, jb); err != nil {
 			rs.storeFailed = true
 			return fmt.Errorf("apply dead letters and checkpoint: %w", err)
 		}
 	}
-	rs.committed()
+	rs.committed(fl)
 	return nil
 }
 
@@ -676,7 +746,7 @@ func blamesData(err error) bool {
 
 // reject dead-letters a record: to the sink at once, to the journal with
 // the next commit (which also acknowledges it).
-func (rs *runState) reject(ctx context.Context, rec *Record, reason string) error {
+func (rs *runState) reject(ctx context.Context, f *fill, rec *Record, reason string) error {
 	rs.st.Rejected++
 	if len(rs.st.Rejections) < MaxRejections {
 		rs.st.Rejections = append(rs.st.Rejections, Rejection{Index: rec.Pos.Index, Pos: rec.Pos.String(), Reason: reason})
@@ -695,14 +765,14 @@ func (rs *runState) reject(ctx context.Context, rec *Record, reason string) erro
 	}
 	if rs.j != nil {
 		n, e := rs.j.deadLetterNode(d)
-		rs.deadNodes = append(rs.deadNodes, n)
-		rs.deadEdges = append(rs.deadEdges, e)
+		f.deadNodes = append(f.deadNodes, n)
+		f.deadEdges = append(f.deadEdges, e)
 	}
 	if rec.Ack != nil {
 		if rs.j == nil {
 			rec.Ack() // the sink has it (or nobody keeps it)
 		} else {
-			rs.acks = append(rs.acks, rec.Ack)
+			f.acks = append(f.acks, rec.Ack)
 		}
 	}
 	return nil

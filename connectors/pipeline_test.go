@@ -1,0 +1,114 @@
+package connectors
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cityhub/cityhub/graph"
+	"github.com/cityhub/cityhub/graph/sqlite"
+)
+
+// gatedStore holds the first data batch's Apply until released, and
+// records, for every Apply with data, the highest record it carries and
+// the checkpoint its Connector node records.
+type gatedStore struct {
+	*sqlite.Store
+	entered, release chan struct{}
+	once             sync.Once
+	mu               sync.Mutex
+	commits          [][2]int // (highest seq in the batch, checkpoint)
+}
+
+func (g *gatedStore) Apply(ctx context.Context, b graph.Batch) ([]graph.Change, error) {
+	top, cp := 0, -1
+	for _, n := range b.Nodes {
+		switch n.Class {
+		case "Neighbourhood":
+			seq, _ := strconv.Atoi(n.Props["officialCode"].(string))
+			top = max(top, seq)
+		case "Connector":
+			if s, ok := n.Props["checkpoint"].(string); ok {
+				cp, _ = strconv.Atoi(s)
+			}
+		}
+	}
+	if top > 0 {
+		g.once.Do(func() {
+			close(g.entered)
+			select {
+			case <-g.release:
+			case <-ctx.Done():
+			}
+		})
+		g.mu.Lock()
+		g.commits = append(g.commits, [2]int{top, cp})
+		g.mu.Unlock()
+	}
+	return g.Store.Apply(ctx, b)
+}
+
+func (s *seqSource) emitted() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.reads) == 0 {
+		return 0
+	}
+	return s.reads[len(s.reads)-1][1]
+}
+
+// While the store applies one batch the runner reads and maps the next,
+// and no further: one commit in the air, commits in order, each recording
+// the checkpoint of its own last record.
+func TestRunnerReadsWhileCommitting(t *testing.T) {
+	src := &seqSource{n: 10}
+	c, store := journalFixture(t, src)
+	g := &gatedStore{Store: store, entered: make(chan struct{}), release: make(chan struct{})}
+	clock := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	r := journalRunner(&clock) // batches of 3
+	done := make(chan error, 1)
+	var st RunStats
+	go func() {
+		var err error
+		st, err = r.Run(t.Context(), c, g)
+		done <- err
+	}()
+	<-g.entered // records 1–3 are being applied
+	// records 4–6 fill the next batch; the 6th emit waits for the first
+	// commit to land before sending its batch
+	deadline := time.Now().Add(5 * time.Second)
+	for src.emitted() < 5 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // would it read further?
+	if got := src.emitted(); got != 5 {
+		t.Errorf("while the first batch was applied %d records were emitted, want 5 (the next batch, then wait)", got)
+	}
+	if src.acked.Load() != 0 {
+		t.Errorf("%d records acknowledged before their commit", src.acked.Load())
+	}
+	close(g.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st.Read != 10 || st.Written != 10 || st.Checkpoint != "10" {
+		t.Errorf("stats = %+v", st)
+	}
+	want := [][2]int{{3, 3}, {6, 6}, {9, 9}, {10, 10}}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.commits) != len(want) {
+		t.Fatalf("commits (highest record, checkpoint) = %v, want %v", g.commits, want)
+	}
+	for i := range want {
+		if g.commits[i] != want[i] {
+			t.Errorf("commits (highest record, checkpoint) = %v, want %v", g.commits, want)
+			break
+		}
+	}
+	if got := countClass(t, store, "Neighbourhood"); got != 10 {
+		t.Errorf("%d neighbourhoods, want 10", got)
+	}
+}
