@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cityhub/cityhub/ontology"
 )
@@ -128,10 +129,19 @@ type Store interface {
 }
 
 // ChangeLog is implemented by stores that keep their change events and can
-// replay them (for subscriptions that resume from a cursor).
+// replay them (for subscriptions that resume from a cursor). Sequence
+// numbers have no gaps: every committed event has one, in commit order, so
+// a reader that sees a gap knows events were pruned.
 type ChangeLog interface {
 	// ChangesSince returns up to limit changes with Seq > after, in order.
 	ChangesSince(ctx context.Context, after uint64, limit int) ([]Change, error)
+	// LastSeq returns the sequence number of the last committed event (0
+	// before the first).
+	LastSeq(ctx context.Context) (uint64, error)
+	// PruneChanges deletes the events committed before the given time and
+	// returns the sequence number of the oldest event kept (LastSeq()+1
+	// when none is kept). Pruning never changes LastSeq.
+	PruneChanges(ctx context.Context, before time.Time) (uint64, error)
 }
 
 // Pinger is implemented by stores that can report their health.

@@ -385,6 +385,47 @@ func applyCases() []testCase {
 				t.Errorf("ChangesSince(last) = %v, %v", got, err)
 			}
 		}},
+		{"Apply/ChangeLogPrune", func(t *testing.T, s graph.Store) {
+			cl, ok := s.(graph.ChangeLog)
+			if !ok {
+				return
+			}
+			last0, err := cl.LastSeq(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			old := MustApply(t, s, graph.Batch{Nodes: []graph.Node{node("StreetLight", "p1"), node("StreetLight", "p2")}})
+			checkSeq(t, last0, old)
+			time.Sleep(20 * time.Millisecond)
+			mid := time.Now()
+			time.Sleep(20 * time.Millisecond)
+			kept := MustApply(t, s, graph.Batch{Nodes: []graph.Node{node("StreetLight", "p3")}})
+			last := checkSeq(t, old[len(old)-1].Seq, kept)
+			if got, err := cl.LastSeq(t.Context()); err != nil || got != last {
+				t.Fatalf("LastSeq = %d, %v; want %d", got, err, last)
+			}
+			first, err := cl.PruneChanges(t.Context(), mid)
+			if err != nil || first != kept[0].Seq {
+				t.Fatalf("PruneChanges(between the applies) = %d, %v; want the second apply's first event %d", first, err, kept[0].Seq)
+			}
+			got, err := cl.ChangesSince(t.Context(), 0, 100)
+			if err != nil || !sameChanges(got, kept) {
+				t.Errorf("after pruning, ChangesSince(0) = %v, %v; want only %v", got, err, kept)
+			}
+			// pruning everything keeps the sequence: the next event follows on
+			first, err = cl.PruneChanges(t.Context(), time.Now().Add(time.Hour))
+			if err != nil || first != last+1 {
+				t.Fatalf("PruneChanges(future) = %d, %v; want %d", first, err, last+1)
+			}
+			if got, err := cl.ChangesSince(t.Context(), 0, 100); err != nil || len(got) != 0 {
+				t.Errorf("after pruning all, ChangesSince(0) = %v, %v", got, err)
+			}
+			if got, err := cl.LastSeq(t.Context()); err != nil || got != last {
+				t.Errorf("LastSeq after pruning all = %d, %v; want %d", got, err, last)
+			}
+			next := MustApply(t, s, graph.Batch{Nodes: []graph.Node{node("StreetLight", "p4")}})
+			checkSeq(t, last, next)
+		}},
 		{"Apply/RoundTrip", func(t *testing.T, s graph.Store) {
 			when := time.Date(2024, 2, 29, 23, 59, 59, 123456000, time.UTC)
 			n := node("StreetLight", "rt/1 ü ' \" `",

@@ -158,3 +158,76 @@ func (s *Store) ChangesSince(ctx context.Context, after uint64, limit int) ([]gr
 	}
 	return out, nil
 }
+
+// LastSeq returns the sequence number of the last committed event.
+func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
+	v, err := s.read(ctx, func(tx neo4jdrv.ManagedTransaction) (any, error) {
+		res, err := tx.Run(ctx, "MATCH (m:"+labelMeta+" {key: 'seq'}) RETURN m.seq", nil)
+		if err != nil {
+			return nil, err
+		}
+		var seq int64
+		if res.Next(ctx) {
+			seq, _ = res.Record().Values[0].(int64)
+		}
+		return seq, res.Err()
+	})
+	if err != nil {
+		return 0, fmt.Errorf("neo4j: last change: %w", err)
+	}
+	return uint64(v.(int64)), nil
+}
+
+// pruneChunk bounds the change sets deleted by one transaction.
+const pruneChunk = 5000
+
+// PruneChanges deletes the change sets committed before the given time.
+// Change sets are created in sequence order under the sequence node's
+// lock, so the oldest kept is the first (by the index on last) at or after
+// the time; older ones go in transactions of pruneChunk.
+func (s *Store) PruneChanges(ctx context.Context, before time.Time) (uint64, error) {
+	v, err := s.read(ctx, func(tx neo4jdrv.ManagedTransaction) (any, error) {
+		res, err := tx.Run(ctx, "MATCH (m:"+labelMeta+" {key: 'seq'}) "+
+			"OPTIONAL MATCH (c:"+labelChanges+") WHERE c.last > 0 AND c.at >= $before "+
+			"WITH m, c ORDER BY c.last LIMIT 1 RETURN m.seq, c.first", map[string]any{"before": before.UTC()})
+		if err != nil {
+			return nil, err
+		}
+		keep := int64(-1)
+		if res.Next(ctx) {
+			last, _ := res.Record().Values[0].(int64)
+			keep = last + 1
+			if first, ok := res.Record().Values[1].(int64); ok {
+				keep = first
+			}
+		}
+		return keep, res.Err()
+	})
+	if err != nil {
+		return 0, fmt.Errorf("neo4j: prune changes: %w", err)
+	}
+	keep := v.(int64)
+	if keep < 0 {
+		return 1, nil // nothing was ever written
+	}
+	for {
+		n, err := s.write(ctx, func(tx neo4jdrv.ManagedTransaction) (any, error) {
+			res, err := tx.Run(ctx, "MATCH (c:"+labelChanges+") WHERE c.last < $keep WITH c LIMIT $chunk DELETE c RETURN count(*)",
+				map[string]any{"keep": keep, "chunk": int64(pruneChunk)})
+			if err != nil {
+				return nil, err
+			}
+			var n int64
+			if res.Next(ctx) {
+				n, _ = res.Record().Values[0].(int64)
+			}
+			return n, res.Err()
+		})
+		if err != nil {
+			return 0, fmt.Errorf("neo4j: prune changes: %w", err)
+		}
+		if n.(int64) < pruneChunk {
+			return uint64(keep), nil
+		}
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cityhub/cityhub/graph"
 )
@@ -43,4 +45,43 @@ func (s *Store) ChangesSince(ctx context.Context, after uint64, limit int) ([]gr
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// LastSeq returns the sequence number of the last committed event.
+func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
+	var seq int64
+	if err := s.r.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'seq'`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("sqlite: last change: %w", err)
+	}
+	return uint64(seq), nil
+}
+
+// PruneChanges deletes the events committed before the given time. One
+// writer at a time appends events in sequence order, so the oldest event
+// kept is the first at or after the time, and the scan for it reads the
+// rows it deletes.
+func (s *Store) PruneChanges(ctx context.Context, before time.Time) (uint64, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: prune changes: begin: %w", err)
+	}
+	defer tx.Rollback()
+	var last int64
+	if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'seq'`).Scan(&last); err != nil {
+		return 0, fmt.Errorf("sqlite: prune changes: %w", err)
+	}
+	keep := last + 1
+	err = tx.QueryRowContext(ctx, `SELECT seq FROM changes WHERE at >= ? ORDER BY seq LIMIT 1`, graph.FormatTime(before)).Scan(&keep)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("sqlite: prune changes: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM changes WHERE seq < ?`, keep); err != nil {
+		return 0, fmt.Errorf("sqlite: prune changes: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("sqlite: prune changes: commit: %w", err)
+	}
+	return uint64(keep), nil
 }
