@@ -36,7 +36,9 @@ func TestImportDirections(t *testing.T) {
 		{"connectors/csv", []string{"connectors", "ontology", "graph"}},
 		{"connectors/geojson", []string{"connectors", "ontology", "graph"}},
 		{"connectors/json", []string{"connectors", "ontology", "graph"}},
-		{"resolvers/core", []string{"resolvers/core", "graph", "ontology"}},
+		{"resolvers/core", []string{"resolvers/core", "graph", "ontology", "events"}},
+		{"events", []string{"events", "graph", "ontology"}},
+		{"residents", []string{"residents", "graph", "ontology", "connectors"}},
 		{"web", []string{}},
 	}
 	for _, r := range rules {
