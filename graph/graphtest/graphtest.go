@@ -35,6 +35,7 @@ func cases() []testCase {
 		applyCases(),
 		aggregateCases(),
 		miscCases(),
+		matchCases(),
 	} {
 		all = append(all, group...)
 	}
