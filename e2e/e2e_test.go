@@ -213,6 +213,7 @@ func MustPrepareNeo4j(t testing.TB, uri string) {
 }
 
 func TestServeDemoCity(t *testing.T) {
+	t.Setenv("CITYHUB_OPERATOR_TOKEN", operatorToken)
 	for name, args := range backends(t) {
 		t.Run(name, func(t *testing.T) {
 			if name == "neo4j" {
@@ -224,6 +225,9 @@ func TestServeDemoCity(t *testing.T) {
 }
 
 func testServeDemoCity(t *testing.T, s *Server) {
+	t.Run("a resident's report reaches the dashboard and its status the resident, live", func(t *testing.T) {
+		testResidentReport(t, s)
+	})
 
 	t.Run("cross-domain query answers with real rows", func(t *testing.T) {
 		r := s.MustQuery(t, mustRead(t, "../demo/cambridge/cross-domain.graphql"), nil)

@@ -149,9 +149,18 @@ func (h *Hub) Last() uint64 {
 func (h *Hub) Run(ctx context.Context) error {
 	defer h.close()
 	if h.clog != nil {
-		last, err := h.clog.LastSeq(ctx)
-		if err != nil {
-			return fmt.Errorf("events: read the change log position: %w", err)
+		var last uint64
+		for wait := 100 * time.Millisecond; ; wait = min(2*wait, 10*time.Second) {
+			var err error
+			if last, err = h.clog.LastSeq(ctx); err == nil {
+				break
+			}
+			h.log.WarnContext(ctx, "change log position not read; retrying", "in", wait, "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
 		}
 		h.mu.Lock()
 		h.last = last
@@ -342,6 +351,9 @@ func (h *Hub) load(ctx context.Context, cs []graph.Change, deleted map[string]*g
 			} else if p := deleted[c.Edge.To]; p != nil {
 				e.otherClass = p.Class
 			}
+		}
+		if c.Changed == nil {
+			c.Changed = []string{} // a non-null list in the API
 		}
 		e.evNode = &Event{Seq: c.Seq, Op: c.Op, ID: c.ID, Class: c.Class, Changed: c.Changed, At: c.At, Edge: c.Edge, Node: e.node, Merged: 1}
 		if c.Edge != nil {

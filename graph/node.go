@@ -1,6 +1,9 @@
 package graph
 
 import (
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 )
 
@@ -109,6 +112,23 @@ const (
 	OpEdgeUpdate  Op = "EDGE_UPDATE"
 	OpSourceState Op = "SOURCE_STATE"
 )
+
+// MarshalGQL writes the operation as a GraphQL enum value (ChangeOp).
+func (o Op) MarshalGQL(w io.Writer) { _, _ = io.WriteString(w, strconv.Quote(string(o))) }
+
+// UnmarshalGQL reads a ChangeOp enum value.
+func (o *Op) UnmarshalGQL(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("%w: change operation %v is not a string", ErrInvalid, v)
+	}
+	switch op := Op(s); op {
+	case OpCreate, OpUpdate, OpDelete, OpEdgeAdd, OpEdgeRemove, OpEdgeUpdate, OpSourceState:
+		*o = op
+		return nil
+	}
+	return fmt.Errorf("%w: %q is not a change operation", ErrInvalid, s)
+}
 
 // Change is one committed change. Seq is strictly increasing across every
 // Apply of a store; events of one Apply are in the order of the batch.

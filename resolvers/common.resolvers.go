@@ -9,11 +9,18 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/cityhub/cityhub/events"
 	"github.com/cityhub/cityhub/graph"
 	"github.com/cityhub/cityhub/resolvers/core"
 	"github.com/cityhub/cityhub/resolvers/generated"
 	"github.com/cityhub/cityhub/resolvers/model"
 )
+
+// Node is the resolver for the node field.
+func (r *changeEventResolver) Node(ctx context.Context, obj *events.Event) (model.Entity, error) {
+	v, _ := model.Wrap(obj.Node).(model.Entity)
+	return v, nil
+}
 
 // RunConnector is the resolver for the runConnector field.
 func (r *mutationResolver) RunConnector(ctx context.Context, name string) (*core.ConnectorRun, error) {
@@ -69,6 +76,18 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]core.Object,
 	return out, nil
 }
 
+// Changes is the resolver for the changes field.
+func (r *subscriptionResolver) Changes(ctx context.Context, classes []model.ClassName, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	names := make([]string, len(classes))
+	for i, c := range classes {
+		names[i] = string(c)
+	}
+	return r.Engine.SubscribeChanges(ctx, names, where, since, coalesceMs)
+}
+
+// ChangeEvent returns generated.ChangeEventResolver implementation.
+func (r *Resolver) ChangeEvent() generated.ChangeEventResolver { return &changeEventResolver{r} }
+
 // Mutation returns generated.MutationResolver implementation.
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
 
@@ -78,8 +97,13 @@ func (r *Resolver) Provenance() generated.ProvenanceResolver { return &provenanc
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
+// Subscription returns generated.SubscriptionResolver implementation.
+func (r *Resolver) Subscription() generated.SubscriptionResolver { return &subscriptionResolver{r} }
+
 type (
-	mutationResolver   struct{ *Resolver }
-	provenanceResolver struct{ *Resolver }
-	queryResolver      struct{ *Resolver }
+	changeEventResolver  struct{ *Resolver }
+	mutationResolver     struct{ *Resolver }
+	provenanceResolver   struct{ *Resolver }
+	queryResolver        struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
 )

@@ -8,6 +8,7 @@ package resolvers
 import (
 	"context"
 
+	"github.com/cityhub/cityhub/events"
 	"github.com/cityhub/cityhub/resolvers/core"
 	"github.com/cityhub/cityhub/resolvers/generated"
 	"github.com/cityhub/cityhub/resolvers/model"
@@ -125,6 +126,18 @@ func (r *addressResolver) SameAsOf(ctx context.Context, obj *model.Address, wher
 // Nearby is the resolver for the nearby field.
 func (r *addressResolver) Nearby(ctx context.Context, obj *model.Address, class model.LocatedClass, meters float64, first *int) (*core.NearbyConnection, error) {
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
+}
+
+// Node is the resolver for the node field.
+func (r *addressChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Address, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Address)
+	return v, nil
+}
+
+// Node is the resolver for the node field.
+func (r *administrativeAreaChangeEventResolver) Node(ctx context.Context, obj *events.Event) (model.AdministrativeArea, error) {
+	v, _ := model.Wrap(obj.Node).(model.AdministrativeArea)
+	return v, nil
 }
 
 // PartOf is the resolver for the partOf field.
@@ -262,6 +275,18 @@ func (r *agencyResolver) SameAsOf(ctx context.Context, obj *model.Agency, where 
 		return nil, err
 	}
 	return model.NewSameAsInverseConnection(c), nil
+}
+
+// Node is the resolver for the node field.
+func (r *agencyChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Agency, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Agency)
+	return v, nil
+}
+
+// Node is the resolver for the node field.
+func (r *agentChangeEventResolver) Node(ctx context.Context, obj *events.Event) (model.Agent, error) {
+	v, _ := model.Wrap(obj.Node).(model.Agent)
+	return v, nil
 }
 
 // LocatedIn is the resolver for the locatedIn field.
@@ -426,6 +451,18 @@ func (r *alertResolver) Nearby(ctx context.Context, obj *model.Alert, class mode
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
 }
 
+// Node is the resolver for the node field.
+func (r *alertChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Alert, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Alert)
+	return v, nil
+}
+
+// Node is the resolver for the node field.
+func (r *assetChangeEventResolver) Node(ctx context.Context, obj *events.Event) (model.Asset, error) {
+	v, _ := model.Wrap(obj.Node).(model.Asset)
+	return v, nil
+}
+
 // LocatedIn is the resolver for the locatedIn field.
 func (r *bikeShareStationResolver) LocatedIn(ctx context.Context, obj *model.BikeShareStation, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.LocatedInConnection, error) {
 	c, err := r.Engine.Relation(ctx, obj, "locatedIn", where, orderBy, first, after)
@@ -557,6 +594,12 @@ func (r *bikeShareStationResolver) SameAsOf(ctx context.Context, obj *model.Bike
 // Nearby is the resolver for the nearby field.
 func (r *bikeShareStationResolver) Nearby(ctx context.Context, obj *model.BikeShareStation, class model.LocatedClass, meters float64, first *int) (*core.NearbyConnection, error) {
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
+}
+
+// Node is the resolver for the node field.
+func (r *bikeShareStationChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.BikeShareStation, error) {
+	v, _ := model.Wrap(obj.Node).(*model.BikeShareStation)
+	return v, nil
 }
 
 // LocatedIn is the resolver for the locatedIn field.
@@ -693,6 +736,12 @@ func (r *cameraResolver) Nearby(ctx context.Context, obj *model.Camera, class mo
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
 }
 
+// Node is the resolver for the node field.
+func (r *cameraChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Camera, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Camera)
+	return v, nil
+}
+
 // LocatedIn is the resolver for the locatedIn field.
 func (r *cityResolver) LocatedIn(ctx context.Context, obj *model.City, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.LocatedInConnection, error) {
 	c, err := r.Engine.Relation(ctx, obj, "locatedIn", where, orderBy, first, after)
@@ -805,6 +854,12 @@ func (r *cityResolver) SameAsOf(ctx context.Context, obj *model.City, where map[
 // Nearby is the resolver for the nearby field.
 func (r *cityResolver) Nearby(ctx context.Context, obj *model.City, class model.LocatedClass, meters float64, first *int) (*core.NearbyConnection, error) {
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
+}
+
+// Node is the resolver for the node field.
+func (r *cityChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.City, error) {
+	v, _ := model.Wrap(obj.Node).(*model.City)
+	return v, nil
 }
 
 // LocatedIn is the resolver for the locatedIn field.
@@ -940,6 +995,12 @@ func (r *civicOfficeResolver) Nearby(ctx context.Context, obj *model.CivicOffice
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
 }
 
+// Node is the resolver for the node field.
+func (r *civicOfficeChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.CivicOffice, error) {
+	v, _ := model.Wrap(obj.Node).(*model.CivicOffice)
+	return v, nil
+}
+
 // Parts is the resolver for the parts field.
 func (r *connectorResolver) Parts(ctx context.Context, obj *model.Connector, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.EntityConnection, error) {
 	c, err := r.Engine.Relation(ctx, obj, "parts", where, orderBy, first, after)
@@ -1031,6 +1092,12 @@ func (r *connectorResolver) Runs(ctx context.Context, obj *model.Connector, wher
 	return model.NewIngestRunConnection(c), nil
 }
 
+// Node is the resolver for the node field.
+func (r *connectorChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Connector, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Connector)
+	return v, nil
+}
+
 // PartOf is the resolver for the partOf field.
 func (r *datasetResolver) PartOf(ctx context.Context, obj *model.Dataset) (model.Entity, error) {
 	n, err := r.Engine.One(ctx, obj, "partOf")
@@ -1120,6 +1187,12 @@ func (r *datasetResolver) ReadBy(ctx context.Context, obj *model.Dataset, where 
 		return nil, err
 	}
 	return model.NewConnectorConnection(c), nil
+}
+
+// Node is the resolver for the node field.
+func (r *datasetChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Dataset, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Dataset)
+	return v, nil
 }
 
 // Parts is the resolver for the parts field.
@@ -1242,6 +1315,12 @@ func (r *datastreamResolver) SameAsOf(ctx context.Context, obj *model.Datastream
 	return model.NewSameAsInverseConnection(c), nil
 }
 
+// Node is the resolver for the node field.
+func (r *datastreamChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Datastream, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Datastream)
+	return v, nil
+}
+
 // Parts is the resolver for the parts field.
 func (r *deadLetterResolver) Parts(ctx context.Context, obj *model.DeadLetter, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.EntityConnection, error) {
 	c, err := r.Engine.Relation(ctx, obj, "parts", where, orderBy, first, after)
@@ -1321,6 +1400,18 @@ func (r *deadLetterResolver) RejectedIn(ctx context.Context, obj *model.DeadLett
 		return nil, err
 	}
 	v, _ := model.Wrap(n).(*model.IngestRun)
+	return v, nil
+}
+
+// Node is the resolver for the node field.
+func (r *deadLetterChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.DeadLetter, error) {
+	v, _ := model.Wrap(obj.Node).(*model.DeadLetter)
+	return v, nil
+}
+
+// Node is the resolver for the node field.
+func (r *deviceChangeEventResolver) Node(ctx context.Context, obj *events.Event) (model.Device, error) {
+	v, _ := model.Wrap(obj.Node).(model.Device)
 	return v, nil
 }
 
@@ -1436,6 +1527,12 @@ func (r *districtResolver) SameAsOf(ctx context.Context, obj *model.District, wh
 // Nearby is the resolver for the nearby field.
 func (r *districtResolver) Nearby(ctx context.Context, obj *model.District, class model.LocatedClass, meters float64, first *int) (*core.NearbyConnection, error) {
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
+}
+
+// Node is the resolver for the node field.
+func (r *districtChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.District, error) {
+	v, _ := model.Wrap(obj.Node).(*model.District)
+	return v, nil
 }
 
 // LocatedIn is the resolver for the locatedIn field.
@@ -1590,6 +1687,12 @@ func (r *emergencyResolver) Nearby(ctx context.Context, obj *model.Emergency, cl
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
 }
 
+// Node is the resolver for the node field.
+func (r *emergencyChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Emergency, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Emergency)
+	return v, nil
+}
+
 // LocatedIn is the resolver for the locatedIn field.
 func (r *energyMeterResolver) LocatedIn(ctx context.Context, obj *model.EnergyMeter, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.LocatedInConnection, error) {
 	c, err := r.Engine.Relation(ctx, obj, "locatedIn", where, orderBy, first, after)
@@ -1722,6 +1825,30 @@ func (r *energyMeterResolver) SameAsOf(ctx context.Context, obj *model.EnergyMet
 // Nearby is the resolver for the nearby field.
 func (r *energyMeterResolver) Nearby(ctx context.Context, obj *model.EnergyMeter, class model.LocatedClass, meters float64, first *int) (*core.NearbyConnection, error) {
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
+}
+
+// Node is the resolver for the node field.
+func (r *energyMeterChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.EnergyMeter, error) {
+	v, _ := model.Wrap(obj.Node).(*model.EnergyMeter)
+	return v, nil
+}
+
+// Node is the resolver for the node field.
+func (r *entityChangeEventResolver) Node(ctx context.Context, obj *events.Event) (model.Entity, error) {
+	v, _ := model.Wrap(obj.Node).(model.Entity)
+	return v, nil
+}
+
+// Node is the resolver for the node field.
+func (r *eventChangeEventResolver) Node(ctx context.Context, obj *events.Event) (model.Event, error) {
+	v, _ := model.Wrap(obj.Node).(model.Event)
+	return v, nil
+}
+
+// Node is the resolver for the node field.
+func (r *facilityChangeEventResolver) Node(ctx context.Context, obj *events.Event) (model.Facility, error) {
+	v, _ := model.Wrap(obj.Node).(model.Facility)
+	return v, nil
 }
 
 // LocatedIn is the resolver for the locatedIn field.
@@ -1857,6 +1984,12 @@ func (r *fireStationResolver) Nearby(ctx context.Context, obj *model.FireStation
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
 }
 
+// Node is the resolver for the node field.
+func (r *fireStationChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.FireStation, error) {
+	v, _ := model.Wrap(obj.Node).(*model.FireStation)
+	return v, nil
+}
+
 // LocatedIn is the resolver for the locatedIn field.
 func (r *hospitalResolver) LocatedIn(ctx context.Context, obj *model.Hospital, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.LocatedInConnection, error) {
 	c, err := r.Engine.Relation(ctx, obj, "locatedIn", where, orderBy, first, after)
@@ -1988,6 +2121,12 @@ func (r *hospitalResolver) SameAsOf(ctx context.Context, obj *model.Hospital, wh
 // Nearby is the resolver for the nearby field.
 func (r *hospitalResolver) Nearby(ctx context.Context, obj *model.Hospital, class model.LocatedClass, meters float64, first *int) (*core.NearbyConnection, error) {
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
+}
+
+// Node is the resolver for the node field.
+func (r *hospitalChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Hospital, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Hospital)
+	return v, nil
 }
 
 // LocatedIn is the resolver for the locatedIn field.
@@ -2152,6 +2291,12 @@ func (r *incidentResolver) Nearby(ctx context.Context, obj *model.Incident, clas
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
 }
 
+// Node is the resolver for the node field.
+func (r *incidentChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Incident, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Incident)
+	return v, nil
+}
+
 // Parts is the resolver for the parts field.
 func (r *ingestRunResolver) Parts(ctx context.Context, obj *model.IngestRun, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.EntityConnection, error) {
 	c, err := r.Engine.Relation(ctx, obj, "parts", where, orderBy, first, after)
@@ -2241,6 +2386,12 @@ func (r *ingestRunResolver) DeadLetters(ctx context.Context, obj *model.IngestRu
 		return nil, err
 	}
 	return model.NewDeadLetterConnection(c), nil
+}
+
+// Node is the resolver for the node field.
+func (r *ingestRunChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.IngestRun, error) {
+	v, _ := model.Wrap(obj.Node).(*model.IngestRun)
+	return v, nil
 }
 
 // LocatedIn is the resolver for the locatedIn field.
@@ -2357,6 +2508,12 @@ func (r *neighbourhoodResolver) Nearby(ctx context.Context, obj *model.Neighbour
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
 }
 
+// Node is the resolver for the node field.
+func (r *neighbourhoodChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Neighbourhood, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Neighbourhood)
+	return v, nil
+}
+
 // Parts is the resolver for the parts field.
 func (r *observablePropertyResolver) Parts(ctx context.Context, obj *model.ObservableProperty, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.EntityConnection, error) {
 	c, err := r.Engine.Relation(ctx, obj, "parts", where, orderBy, first, after)
@@ -2436,6 +2593,12 @@ func (r *observablePropertyResolver) SameAsOf(ctx context.Context, obj *model.Ob
 		return nil, err
 	}
 	return model.NewSameAsInverseConnection(c), nil
+}
+
+// Node is the resolver for the node field.
+func (r *observablePropertyChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.ObservableProperty, error) {
+	v, _ := model.Wrap(obj.Node).(*model.ObservableProperty)
+	return v, nil
 }
 
 // Parts is the resolver for the parts field.
@@ -2537,6 +2700,12 @@ func (r *observationResolver) SameAsOf(ctx context.Context, obj *model.Observati
 		return nil, err
 	}
 	return model.NewSameAsInverseConnection(c), nil
+}
+
+// Node is the resolver for the node field.
+func (r *observationChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Observation, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Observation)
+	return v, nil
 }
 
 // Parts is the resolver for the parts field.
@@ -2655,6 +2824,18 @@ func (r *operatorResolver) SameAsOf(ctx context.Context, obj *model.Operator, wh
 		return nil, err
 	}
 	return model.NewSameAsInverseConnection(c), nil
+}
+
+// Node is the resolver for the node field.
+func (r *operatorChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Operator, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Operator)
+	return v, nil
+}
+
+// Node is the resolver for the node field.
+func (r *organizationChangeEventResolver) Node(ctx context.Context, obj *events.Event) (model.Organization, error) {
+	v, _ := model.Wrap(obj.Node).(model.Organization)
+	return v, nil
 }
 
 // LocatedIn is the resolver for the locatedIn field.
@@ -2790,6 +2971,12 @@ func (r *parkResolver) Nearby(ctx context.Context, obj *model.Park, class model.
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
 }
 
+// Node is the resolver for the node field.
+func (r *parkChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Park, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Park)
+	return v, nil
+}
+
 // LocatedIn is the resolver for the locatedIn field.
 func (r *parkingFacilityResolver) LocatedIn(ctx context.Context, obj *model.ParkingFacility, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.LocatedInConnection, error) {
 	c, err := r.Engine.Relation(ctx, obj, "locatedIn", where, orderBy, first, after)
@@ -2923,6 +3110,12 @@ func (r *parkingFacilityResolver) Nearby(ctx context.Context, obj *model.Parking
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
 }
 
+// Node is the resolver for the node field.
+func (r *parkingFacilityChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.ParkingFacility, error) {
+	v, _ := model.Wrap(obj.Node).(*model.ParkingFacility)
+	return v, nil
+}
+
 // LocatedIn is the resolver for the locatedIn field.
 func (r *parkingSpotResolver) LocatedIn(ctx context.Context, obj *model.ParkingSpot, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.LocatedInConnection, error) {
 	c, err := r.Engine.Relation(ctx, obj, "locatedIn", where, orderBy, first, after)
@@ -3038,6 +3231,12 @@ func (r *parkingSpotResolver) Nearby(ctx context.Context, obj *model.ParkingSpot
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
 }
 
+// Node is the resolver for the node field.
+func (r *parkingSpotChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.ParkingSpot, error) {
+	v, _ := model.Wrap(obj.Node).(*model.ParkingSpot)
+	return v, nil
+}
+
 // LocatedIn is the resolver for the locatedIn field.
 func (r *personResolver) LocatedIn(ctx context.Context, obj *model.Person, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.LocatedInConnection, error) {
 	c, err := r.Engine.Relation(ctx, obj, "locatedIn", where, orderBy, first, after)
@@ -3144,6 +3343,18 @@ func (r *personResolver) SameAsOf(ctx context.Context, obj *model.Person, where 
 		return nil, err
 	}
 	return model.NewSameAsInverseConnection(c), nil
+}
+
+// Node is the resolver for the node field.
+func (r *personChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Person, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Person)
+	return v, nil
+}
+
+// Node is the resolver for the node field.
+func (r *placeChangeEventResolver) Node(ctx context.Context, obj *events.Event) (model.Place, error) {
+	v, _ := model.Wrap(obj.Node).(model.Place)
+	return v, nil
 }
 
 // LocatedIn is the resolver for the locatedIn field.
@@ -3298,6 +3509,12 @@ func (r *plannedWorkResolver) Nearby(ctx context.Context, obj *model.PlannedWork
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
 }
 
+// Node is the resolver for the node field.
+func (r *plannedWorkChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.PlannedWork, error) {
+	v, _ := model.Wrap(obj.Node).(*model.PlannedWork)
+	return v, nil
+}
+
 // LocatedIn is the resolver for the locatedIn field.
 func (r *policeStationResolver) LocatedIn(ctx context.Context, obj *model.PoliceStation, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.LocatedInConnection, error) {
 	c, err := r.Engine.Relation(ctx, obj, "locatedIn", where, orderBy, first, after)
@@ -3429,6 +3646,12 @@ func (r *policeStationResolver) SameAsOf(ctx context.Context, obj *model.PoliceS
 // Nearby is the resolver for the nearby field.
 func (r *policeStationResolver) Nearby(ctx context.Context, obj *model.PoliceStation, class model.LocatedClass, meters float64, first *int) (*core.NearbyConnection, error) {
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
+}
+
+// Node is the resolver for the node field.
+func (r *policeStationChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.PoliceStation, error) {
+	v, _ := model.Wrap(obj.Node).(*model.PoliceStation)
+	return v, nil
 }
 
 // Addresses is the resolver for the addresses field.
@@ -4831,6 +5054,12 @@ func (r *routeResolver) Nearby(ctx context.Context, obj *model.Route, class mode
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
 }
 
+// Node is the resolver for the node field.
+func (r *routeChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Route, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Route)
+	return v, nil
+}
+
 // LocatedIn is the resolver for the locatedIn field.
 func (r *schoolResolver) LocatedIn(ctx context.Context, obj *model.School, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.LocatedInConnection, error) {
 	c, err := r.Engine.Relation(ctx, obj, "locatedIn", where, orderBy, first, after)
@@ -4962,6 +5191,12 @@ func (r *schoolResolver) SameAsOf(ctx context.Context, obj *model.School, where 
 // Nearby is the resolver for the nearby field.
 func (r *schoolResolver) Nearby(ctx context.Context, obj *model.School, class model.LocatedClass, meters float64, first *int) (*core.NearbyConnection, error) {
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
+}
+
+// Node is the resolver for the node field.
+func (r *schoolChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.School, error) {
+	v, _ := model.Wrap(obj.Node).(*model.School)
+	return v, nil
 }
 
 // LocatedIn is the resolver for the locatedIn field.
@@ -5098,6 +5333,12 @@ func (r *sensorResolver) Nearby(ctx context.Context, obj *model.Sensor, class mo
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
 }
 
+// Node is the resolver for the node field.
+func (r *sensorChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Sensor, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Sensor)
+	return v, nil
+}
+
 // PartOf is the resolver for the partOf field.
 func (r *serviceResolver) PartOf(ctx context.Context, obj *model.Service) (model.Entity, error) {
 	n, err := r.Engine.One(ctx, obj, "partOf")
@@ -5205,6 +5446,12 @@ func (r *serviceResolver) SameAsOf(ctx context.Context, obj *model.Service, wher
 		return nil, err
 	}
 	return model.NewSameAsInverseConnection(c), nil
+}
+
+// Node is the resolver for the node field.
+func (r *serviceChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Service, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Service)
+	return v, nil
 }
 
 // LocatedIn is the resolver for the locatedIn field.
@@ -5369,6 +5616,12 @@ func (r *serviceRequestResolver) Nearby(ctx context.Context, obj *model.ServiceR
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
 }
 
+// Node is the resolver for the node field.
+func (r *serviceRequestChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.ServiceRequest, error) {
+	v, _ := model.Wrap(obj.Node).(*model.ServiceRequest)
+	return v, nil
+}
+
 // Parts is the resolver for the parts field.
 func (r *sourceResolver) Parts(ctx context.Context, obj *model.Source, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.EntityConnection, error) {
 	c, err := r.Engine.Relation(ctx, obj, "parts", where, orderBy, first, after)
@@ -5448,6 +5701,12 @@ func (r *sourceResolver) SameAsOf(ctx context.Context, obj *model.Source, where 
 		return nil, err
 	}
 	return model.NewSameAsInverseConnection(c), nil
+}
+
+// Node is the resolver for the node field.
+func (r *sourceChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Source, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Source)
+	return v, nil
 }
 
 // Parts is the resolver for the parts field.
@@ -5540,6 +5799,12 @@ func (r *statusChangeResolver) SameAsOf(ctx context.Context, obj *model.StatusCh
 		return nil, err
 	}
 	return model.NewSameAsInverseConnection(c), nil
+}
+
+// Node is the resolver for the node field.
+func (r *statusChangeChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.StatusChange, error) {
+	v, _ := model.Wrap(obj.Node).(*model.StatusChange)
+	return v, nil
 }
 
 // LocatedIn is the resolver for the locatedIn field.
@@ -5674,6 +5939,12 @@ func (r *stopResolver) Nearby(ctx context.Context, obj *model.Stop, class model.
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
 }
 
+// Node is the resolver for the node field.
+func (r *stopChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Stop, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Stop)
+	return v, nil
+}
+
 // LocatedIn is the resolver for the locatedIn field.
 func (r *streetResolver) LocatedIn(ctx context.Context, obj *model.Street, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.LocatedInConnection, error) {
 	c, err := r.Engine.Relation(ctx, obj, "locatedIn", where, orderBy, first, after)
@@ -5777,6 +6048,12 @@ func (r *streetResolver) SameAsOf(ctx context.Context, obj *model.Street, where 
 // Nearby is the resolver for the nearby field.
 func (r *streetResolver) Nearby(ctx context.Context, obj *model.Street, class model.LocatedClass, meters float64, first *int) (*core.NearbyConnection, error) {
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
+}
+
+// Node is the resolver for the node field.
+func (r *streetChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Street, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Street)
+	return v, nil
 }
 
 // LocatedIn is the resolver for the locatedIn field.
@@ -5894,6 +6171,282 @@ func (r *streetLightResolver) Nearby(ctx context.Context, obj *model.StreetLight
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
 }
 
+// Node is the resolver for the node field.
+func (r *streetLightChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.StreetLight, error) {
+	v, _ := model.Wrap(obj.Node).(*model.StreetLight)
+	return v, nil
+}
+
+// AddressChanged is the resolver for the addressChanged field.
+func (r *subscriptionResolver) AddressChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Address", where, since, coalesceMs)
+}
+
+// AdministrativeAreaChanged is the resolver for the administrativeAreaChanged field.
+func (r *subscriptionResolver) AdministrativeAreaChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "AdministrativeArea", where, since, coalesceMs)
+}
+
+// AgencyChanged is the resolver for the agencyChanged field.
+func (r *subscriptionResolver) AgencyChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Agency", where, since, coalesceMs)
+}
+
+// AgentChanged is the resolver for the agentChanged field.
+func (r *subscriptionResolver) AgentChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Agent", where, since, coalesceMs)
+}
+
+// AlertChanged is the resolver for the alertChanged field.
+func (r *subscriptionResolver) AlertChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Alert", where, since, coalesceMs)
+}
+
+// AssetChanged is the resolver for the assetChanged field.
+func (r *subscriptionResolver) AssetChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Asset", where, since, coalesceMs)
+}
+
+// BikeShareStationChanged is the resolver for the bikeShareStationChanged field.
+func (r *subscriptionResolver) BikeShareStationChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "BikeShareStation", where, since, coalesceMs)
+}
+
+// CameraChanged is the resolver for the cameraChanged field.
+func (r *subscriptionResolver) CameraChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Camera", where, since, coalesceMs)
+}
+
+// CityChanged is the resolver for the cityChanged field.
+func (r *subscriptionResolver) CityChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "City", where, since, coalesceMs)
+}
+
+// CivicOfficeChanged is the resolver for the civicOfficeChanged field.
+func (r *subscriptionResolver) CivicOfficeChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "CivicOffice", where, since, coalesceMs)
+}
+
+// ConnectorChanged is the resolver for the connectorChanged field.
+func (r *subscriptionResolver) ConnectorChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Connector", where, since, coalesceMs)
+}
+
+// DatasetChanged is the resolver for the datasetChanged field.
+func (r *subscriptionResolver) DatasetChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Dataset", where, since, coalesceMs)
+}
+
+// DatastreamChanged is the resolver for the datastreamChanged field.
+func (r *subscriptionResolver) DatastreamChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Datastream", where, since, coalesceMs)
+}
+
+// DeadLetterChanged is the resolver for the deadLetterChanged field.
+func (r *subscriptionResolver) DeadLetterChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "DeadLetter", where, since, coalesceMs)
+}
+
+// DeviceChanged is the resolver for the deviceChanged field.
+func (r *subscriptionResolver) DeviceChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Device", where, since, coalesceMs)
+}
+
+// DistrictChanged is the resolver for the districtChanged field.
+func (r *subscriptionResolver) DistrictChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "District", where, since, coalesceMs)
+}
+
+// EmergencyChanged is the resolver for the emergencyChanged field.
+func (r *subscriptionResolver) EmergencyChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Emergency", where, since, coalesceMs)
+}
+
+// EnergyMeterChanged is the resolver for the energyMeterChanged field.
+func (r *subscriptionResolver) EnergyMeterChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "EnergyMeter", where, since, coalesceMs)
+}
+
+// EntityChanged is the resolver for the entityChanged field.
+func (r *subscriptionResolver) EntityChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Entity", where, since, coalesceMs)
+}
+
+// EventChanged is the resolver for the eventChanged field.
+func (r *subscriptionResolver) EventChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Event", where, since, coalesceMs)
+}
+
+// FacilityChanged is the resolver for the facilityChanged field.
+func (r *subscriptionResolver) FacilityChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Facility", where, since, coalesceMs)
+}
+
+// FireStationChanged is the resolver for the fireStationChanged field.
+func (r *subscriptionResolver) FireStationChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "FireStation", where, since, coalesceMs)
+}
+
+// HospitalChanged is the resolver for the hospitalChanged field.
+func (r *subscriptionResolver) HospitalChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Hospital", where, since, coalesceMs)
+}
+
+// IncidentChanged is the resolver for the incidentChanged field.
+func (r *subscriptionResolver) IncidentChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Incident", where, since, coalesceMs)
+}
+
+// IngestRunChanged is the resolver for the ingestRunChanged field.
+func (r *subscriptionResolver) IngestRunChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "IngestRun", where, since, coalesceMs)
+}
+
+// NeighbourhoodChanged is the resolver for the neighbourhoodChanged field.
+func (r *subscriptionResolver) NeighbourhoodChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Neighbourhood", where, since, coalesceMs)
+}
+
+// ObservablePropertyChanged is the resolver for the observablePropertyChanged field.
+func (r *subscriptionResolver) ObservablePropertyChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "ObservableProperty", where, since, coalesceMs)
+}
+
+// ObservationChanged is the resolver for the observationChanged field.
+func (r *subscriptionResolver) ObservationChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Observation", where, since, coalesceMs)
+}
+
+// OperatorChanged is the resolver for the operatorChanged field.
+func (r *subscriptionResolver) OperatorChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Operator", where, since, coalesceMs)
+}
+
+// OrganizationChanged is the resolver for the organizationChanged field.
+func (r *subscriptionResolver) OrganizationChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Organization", where, since, coalesceMs)
+}
+
+// ParkChanged is the resolver for the parkChanged field.
+func (r *subscriptionResolver) ParkChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Park", where, since, coalesceMs)
+}
+
+// ParkingFacilityChanged is the resolver for the parkingFacilityChanged field.
+func (r *subscriptionResolver) ParkingFacilityChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "ParkingFacility", where, since, coalesceMs)
+}
+
+// ParkingSpotChanged is the resolver for the parkingSpotChanged field.
+func (r *subscriptionResolver) ParkingSpotChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "ParkingSpot", where, since, coalesceMs)
+}
+
+// PersonChanged is the resolver for the personChanged field.
+func (r *subscriptionResolver) PersonChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Person", where, since, coalesceMs)
+}
+
+// PlaceChanged is the resolver for the placeChanged field.
+func (r *subscriptionResolver) PlaceChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Place", where, since, coalesceMs)
+}
+
+// PlannedWorkChanged is the resolver for the plannedWorkChanged field.
+func (r *subscriptionResolver) PlannedWorkChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "PlannedWork", where, since, coalesceMs)
+}
+
+// PoliceStationChanged is the resolver for the policeStationChanged field.
+func (r *subscriptionResolver) PoliceStationChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "PoliceStation", where, since, coalesceMs)
+}
+
+// RouteChanged is the resolver for the routeChanged field.
+func (r *subscriptionResolver) RouteChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Route", where, since, coalesceMs)
+}
+
+// SchoolChanged is the resolver for the schoolChanged field.
+func (r *subscriptionResolver) SchoolChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "School", where, since, coalesceMs)
+}
+
+// SensorChanged is the resolver for the sensorChanged field.
+func (r *subscriptionResolver) SensorChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Sensor", where, since, coalesceMs)
+}
+
+// ServiceChanged is the resolver for the serviceChanged field.
+func (r *subscriptionResolver) ServiceChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Service", where, since, coalesceMs)
+}
+
+// ServiceRequestChanged is the resolver for the serviceRequestChanged field.
+func (r *subscriptionResolver) ServiceRequestChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "ServiceRequest", where, since, coalesceMs)
+}
+
+// SourceChanged is the resolver for the sourceChanged field.
+func (r *subscriptionResolver) SourceChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Source", where, since, coalesceMs)
+}
+
+// StatusChangeChanged is the resolver for the statusChangeChanged field.
+func (r *subscriptionResolver) StatusChangeChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "StatusChange", where, since, coalesceMs)
+}
+
+// StopChanged is the resolver for the stopChanged field.
+func (r *subscriptionResolver) StopChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Stop", where, since, coalesceMs)
+}
+
+// StreetChanged is the resolver for the streetChanged field.
+func (r *subscriptionResolver) StreetChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Street", where, since, coalesceMs)
+}
+
+// StreetLightChanged is the resolver for the streetLightChanged field.
+func (r *subscriptionResolver) StreetLightChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "StreetLight", where, since, coalesceMs)
+}
+
+// TrafficSignalChanged is the resolver for the trafficSignalChanged field.
+func (r *subscriptionResolver) TrafficSignalChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "TrafficSignal", where, since, coalesceMs)
+}
+
+// TripChanged is the resolver for the tripChanged field.
+func (r *subscriptionResolver) TripChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Trip", where, since, coalesceMs)
+}
+
+// UtilityFacilityChanged is the resolver for the utilityFacilityChanged field.
+func (r *subscriptionResolver) UtilityFacilityChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "UtilityFacility", where, since, coalesceMs)
+}
+
+// VehicleChanged is the resolver for the vehicleChanged field.
+func (r *subscriptionResolver) VehicleChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "Vehicle", where, since, coalesceMs)
+}
+
+// VehiclePositionChanged is the resolver for the vehiclePositionChanged field.
+func (r *subscriptionResolver) VehiclePositionChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "VehiclePosition", where, since, coalesceMs)
+}
+
+// WasteContainerChanged is the resolver for the wasteContainerChanged field.
+func (r *subscriptionResolver) WasteContainerChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "WasteContainer", where, since, coalesceMs)
+}
+
+// WaterMeterChanged is the resolver for the waterMeterChanged field.
+func (r *subscriptionResolver) WaterMeterChanged(ctx context.Context, where map[string]any, since *string, coalesceMs *int) (<-chan *events.Event, error) {
+	return r.Engine.Subscribe(ctx, "WaterMeter", where, since, coalesceMs)
+}
+
 // LocatedIn is the resolver for the locatedIn field.
 func (r *trafficSignalResolver) LocatedIn(ctx context.Context, obj *model.TrafficSignal, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.LocatedInConnection, error) {
 	c, err := r.Engine.Relation(ctx, obj, "locatedIn", where, orderBy, first, after)
@@ -6009,6 +6562,12 @@ func (r *trafficSignalResolver) Nearby(ctx context.Context, obj *model.TrafficSi
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
 }
 
+// Node is the resolver for the node field.
+func (r *trafficSignalChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.TrafficSignal, error) {
+	v, _ := model.Wrap(obj.Node).(*model.TrafficSignal)
+	return v, nil
+}
+
 // Parts is the resolver for the parts field.
 func (r *tripResolver) Parts(ctx context.Context, obj *model.Trip, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.EntityConnection, error) {
 	c, err := r.Engine.Relation(ctx, obj, "parts", where, orderBy, first, after)
@@ -6112,6 +6671,12 @@ func (r *tripResolver) SameAsOf(ctx context.Context, obj *model.Trip, where map[
 // Nearby is the resolver for the nearby field.
 func (r *tripResolver) Nearby(ctx context.Context, obj *model.Trip, class model.LocatedClass, meters float64, first *int) (*core.NearbyConnection, error) {
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
+}
+
+// Node is the resolver for the node field.
+func (r *tripChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Trip, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Trip)
+	return v, nil
 }
 
 // LocatedIn is the resolver for the locatedIn field.
@@ -6247,6 +6812,12 @@ func (r *utilityFacilityResolver) Nearby(ctx context.Context, obj *model.Utility
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
 }
 
+// Node is the resolver for the node field.
+func (r *utilityFacilityChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.UtilityFacility, error) {
+	v, _ := model.Wrap(obj.Node).(*model.UtilityFacility)
+	return v, nil
+}
+
 // LocatedIn is the resolver for the locatedIn field.
 func (r *vehicleResolver) LocatedIn(ctx context.Context, obj *model.Vehicle, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.LocatedInConnection, error) {
 	c, err := r.Engine.Relation(ctx, obj, "locatedIn", where, orderBy, first, after)
@@ -6362,6 +6933,12 @@ func (r *vehicleResolver) Nearby(ctx context.Context, obj *model.Vehicle, class 
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
 }
 
+// Node is the resolver for the node field.
+func (r *vehicleChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.Vehicle, error) {
+	v, _ := model.Wrap(obj.Node).(*model.Vehicle)
+	return v, nil
+}
+
 // Parts is the resolver for the parts field.
 func (r *vehiclePositionResolver) Parts(ctx context.Context, obj *model.VehiclePosition, where map[string]any, orderBy []map[string]any, first *int, after *string) (*model.EntityConnection, error) {
 	c, err := r.Engine.Relation(ctx, obj, "parts", where, orderBy, first, after)
@@ -6457,6 +7034,12 @@ func (r *vehiclePositionResolver) SameAsOf(ctx context.Context, obj *model.Vehic
 // Nearby is the resolver for the nearby field.
 func (r *vehiclePositionResolver) Nearby(ctx context.Context, obj *model.VehiclePosition, class model.LocatedClass, meters float64, first *int) (*core.NearbyConnection, error) {
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
+}
+
+// Node is the resolver for the node field.
+func (r *vehiclePositionChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.VehiclePosition, error) {
+	v, _ := model.Wrap(obj.Node).(*model.VehiclePosition)
+	return v, nil
 }
 
 // LocatedIn is the resolver for the locatedIn field.
@@ -6572,6 +7155,12 @@ func (r *wasteContainerResolver) SameAsOf(ctx context.Context, obj *model.WasteC
 // Nearby is the resolver for the nearby field.
 func (r *wasteContainerResolver) Nearby(ctx context.Context, obj *model.WasteContainer, class model.LocatedClass, meters float64, first *int) (*core.NearbyConnection, error) {
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
+}
+
+// Node is the resolver for the node field.
+func (r *wasteContainerChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.WasteContainer, error) {
+	v, _ := model.Wrap(obj.Node).(*model.WasteContainer)
+	return v, nil
 }
 
 // LocatedIn is the resolver for the locatedIn field.
@@ -6708,145 +7297,411 @@ func (r *waterMeterResolver) Nearby(ctx context.Context, obj *model.WaterMeter, 
 	return r.Engine.Nearby(ctx, obj, string(class), meters, first, model.Wrap)
 }
 
+// Node is the resolver for the node field.
+func (r *waterMeterChangeEventResolver) Node(ctx context.Context, obj *events.Event) (*model.WaterMeter, error) {
+	v, _ := model.Wrap(obj.Node).(*model.WaterMeter)
+	return v, nil
+}
+
 // Address returns generated.AddressResolver implementation.
 func (r *Resolver) Address() generated.AddressResolver { return &addressResolver{r} }
+
+// AddressChangeEvent returns generated.AddressChangeEventResolver implementation.
+func (r *Resolver) AddressChangeEvent() generated.AddressChangeEventResolver {
+	return &addressChangeEventResolver{r}
+}
+
+// AdministrativeAreaChangeEvent returns generated.AdministrativeAreaChangeEventResolver implementation.
+func (r *Resolver) AdministrativeAreaChangeEvent() generated.AdministrativeAreaChangeEventResolver {
+	return &administrativeAreaChangeEventResolver{r}
+}
 
 // Agency returns generated.AgencyResolver implementation.
 func (r *Resolver) Agency() generated.AgencyResolver { return &agencyResolver{r} }
 
+// AgencyChangeEvent returns generated.AgencyChangeEventResolver implementation.
+func (r *Resolver) AgencyChangeEvent() generated.AgencyChangeEventResolver {
+	return &agencyChangeEventResolver{r}
+}
+
+// AgentChangeEvent returns generated.AgentChangeEventResolver implementation.
+func (r *Resolver) AgentChangeEvent() generated.AgentChangeEventResolver {
+	return &agentChangeEventResolver{r}
+}
+
 // Alert returns generated.AlertResolver implementation.
 func (r *Resolver) Alert() generated.AlertResolver { return &alertResolver{r} }
+
+// AlertChangeEvent returns generated.AlertChangeEventResolver implementation.
+func (r *Resolver) AlertChangeEvent() generated.AlertChangeEventResolver {
+	return &alertChangeEventResolver{r}
+}
+
+// AssetChangeEvent returns generated.AssetChangeEventResolver implementation.
+func (r *Resolver) AssetChangeEvent() generated.AssetChangeEventResolver {
+	return &assetChangeEventResolver{r}
+}
 
 // BikeShareStation returns generated.BikeShareStationResolver implementation.
 func (r *Resolver) BikeShareStation() generated.BikeShareStationResolver {
 	return &bikeShareStationResolver{r}
 }
 
+// BikeShareStationChangeEvent returns generated.BikeShareStationChangeEventResolver implementation.
+func (r *Resolver) BikeShareStationChangeEvent() generated.BikeShareStationChangeEventResolver {
+	return &bikeShareStationChangeEventResolver{r}
+}
+
 // Camera returns generated.CameraResolver implementation.
 func (r *Resolver) Camera() generated.CameraResolver { return &cameraResolver{r} }
+
+// CameraChangeEvent returns generated.CameraChangeEventResolver implementation.
+func (r *Resolver) CameraChangeEvent() generated.CameraChangeEventResolver {
+	return &cameraChangeEventResolver{r}
+}
 
 // City returns generated.CityResolver implementation.
 func (r *Resolver) City() generated.CityResolver { return &cityResolver{r} }
 
+// CityChangeEvent returns generated.CityChangeEventResolver implementation.
+func (r *Resolver) CityChangeEvent() generated.CityChangeEventResolver {
+	return &cityChangeEventResolver{r}
+}
+
 // CivicOffice returns generated.CivicOfficeResolver implementation.
 func (r *Resolver) CivicOffice() generated.CivicOfficeResolver { return &civicOfficeResolver{r} }
+
+// CivicOfficeChangeEvent returns generated.CivicOfficeChangeEventResolver implementation.
+func (r *Resolver) CivicOfficeChangeEvent() generated.CivicOfficeChangeEventResolver {
+	return &civicOfficeChangeEventResolver{r}
+}
 
 // Connector returns generated.ConnectorResolver implementation.
 func (r *Resolver) Connector() generated.ConnectorResolver { return &connectorResolver{r} }
 
+// ConnectorChangeEvent returns generated.ConnectorChangeEventResolver implementation.
+func (r *Resolver) ConnectorChangeEvent() generated.ConnectorChangeEventResolver {
+	return &connectorChangeEventResolver{r}
+}
+
 // Dataset returns generated.DatasetResolver implementation.
 func (r *Resolver) Dataset() generated.DatasetResolver { return &datasetResolver{r} }
+
+// DatasetChangeEvent returns generated.DatasetChangeEventResolver implementation.
+func (r *Resolver) DatasetChangeEvent() generated.DatasetChangeEventResolver {
+	return &datasetChangeEventResolver{r}
+}
 
 // Datastream returns generated.DatastreamResolver implementation.
 func (r *Resolver) Datastream() generated.DatastreamResolver { return &datastreamResolver{r} }
 
+// DatastreamChangeEvent returns generated.DatastreamChangeEventResolver implementation.
+func (r *Resolver) DatastreamChangeEvent() generated.DatastreamChangeEventResolver {
+	return &datastreamChangeEventResolver{r}
+}
+
 // DeadLetter returns generated.DeadLetterResolver implementation.
 func (r *Resolver) DeadLetter() generated.DeadLetterResolver { return &deadLetterResolver{r} }
+
+// DeadLetterChangeEvent returns generated.DeadLetterChangeEventResolver implementation.
+func (r *Resolver) DeadLetterChangeEvent() generated.DeadLetterChangeEventResolver {
+	return &deadLetterChangeEventResolver{r}
+}
+
+// DeviceChangeEvent returns generated.DeviceChangeEventResolver implementation.
+func (r *Resolver) DeviceChangeEvent() generated.DeviceChangeEventResolver {
+	return &deviceChangeEventResolver{r}
+}
 
 // District returns generated.DistrictResolver implementation.
 func (r *Resolver) District() generated.DistrictResolver { return &districtResolver{r} }
 
+// DistrictChangeEvent returns generated.DistrictChangeEventResolver implementation.
+func (r *Resolver) DistrictChangeEvent() generated.DistrictChangeEventResolver {
+	return &districtChangeEventResolver{r}
+}
+
 // Emergency returns generated.EmergencyResolver implementation.
 func (r *Resolver) Emergency() generated.EmergencyResolver { return &emergencyResolver{r} }
+
+// EmergencyChangeEvent returns generated.EmergencyChangeEventResolver implementation.
+func (r *Resolver) EmergencyChangeEvent() generated.EmergencyChangeEventResolver {
+	return &emergencyChangeEventResolver{r}
+}
 
 // EnergyMeter returns generated.EnergyMeterResolver implementation.
 func (r *Resolver) EnergyMeter() generated.EnergyMeterResolver { return &energyMeterResolver{r} }
 
+// EnergyMeterChangeEvent returns generated.EnergyMeterChangeEventResolver implementation.
+func (r *Resolver) EnergyMeterChangeEvent() generated.EnergyMeterChangeEventResolver {
+	return &energyMeterChangeEventResolver{r}
+}
+
+// EntityChangeEvent returns generated.EntityChangeEventResolver implementation.
+func (r *Resolver) EntityChangeEvent() generated.EntityChangeEventResolver {
+	return &entityChangeEventResolver{r}
+}
+
+// EventChangeEvent returns generated.EventChangeEventResolver implementation.
+func (r *Resolver) EventChangeEvent() generated.EventChangeEventResolver {
+	return &eventChangeEventResolver{r}
+}
+
+// FacilityChangeEvent returns generated.FacilityChangeEventResolver implementation.
+func (r *Resolver) FacilityChangeEvent() generated.FacilityChangeEventResolver {
+	return &facilityChangeEventResolver{r}
+}
+
 // FireStation returns generated.FireStationResolver implementation.
 func (r *Resolver) FireStation() generated.FireStationResolver { return &fireStationResolver{r} }
+
+// FireStationChangeEvent returns generated.FireStationChangeEventResolver implementation.
+func (r *Resolver) FireStationChangeEvent() generated.FireStationChangeEventResolver {
+	return &fireStationChangeEventResolver{r}
+}
 
 // Hospital returns generated.HospitalResolver implementation.
 func (r *Resolver) Hospital() generated.HospitalResolver { return &hospitalResolver{r} }
 
+// HospitalChangeEvent returns generated.HospitalChangeEventResolver implementation.
+func (r *Resolver) HospitalChangeEvent() generated.HospitalChangeEventResolver {
+	return &hospitalChangeEventResolver{r}
+}
+
 // Incident returns generated.IncidentResolver implementation.
 func (r *Resolver) Incident() generated.IncidentResolver { return &incidentResolver{r} }
+
+// IncidentChangeEvent returns generated.IncidentChangeEventResolver implementation.
+func (r *Resolver) IncidentChangeEvent() generated.IncidentChangeEventResolver {
+	return &incidentChangeEventResolver{r}
+}
 
 // IngestRun returns generated.IngestRunResolver implementation.
 func (r *Resolver) IngestRun() generated.IngestRunResolver { return &ingestRunResolver{r} }
 
+// IngestRunChangeEvent returns generated.IngestRunChangeEventResolver implementation.
+func (r *Resolver) IngestRunChangeEvent() generated.IngestRunChangeEventResolver {
+	return &ingestRunChangeEventResolver{r}
+}
+
 // Neighbourhood returns generated.NeighbourhoodResolver implementation.
 func (r *Resolver) Neighbourhood() generated.NeighbourhoodResolver { return &neighbourhoodResolver{r} }
+
+// NeighbourhoodChangeEvent returns generated.NeighbourhoodChangeEventResolver implementation.
+func (r *Resolver) NeighbourhoodChangeEvent() generated.NeighbourhoodChangeEventResolver {
+	return &neighbourhoodChangeEventResolver{r}
+}
 
 // ObservableProperty returns generated.ObservablePropertyResolver implementation.
 func (r *Resolver) ObservableProperty() generated.ObservablePropertyResolver {
 	return &observablePropertyResolver{r}
 }
 
+// ObservablePropertyChangeEvent returns generated.ObservablePropertyChangeEventResolver implementation.
+func (r *Resolver) ObservablePropertyChangeEvent() generated.ObservablePropertyChangeEventResolver {
+	return &observablePropertyChangeEventResolver{r}
+}
+
 // Observation returns generated.ObservationResolver implementation.
 func (r *Resolver) Observation() generated.ObservationResolver { return &observationResolver{r} }
+
+// ObservationChangeEvent returns generated.ObservationChangeEventResolver implementation.
+func (r *Resolver) ObservationChangeEvent() generated.ObservationChangeEventResolver {
+	return &observationChangeEventResolver{r}
+}
 
 // Operator returns generated.OperatorResolver implementation.
 func (r *Resolver) Operator() generated.OperatorResolver { return &operatorResolver{r} }
 
+// OperatorChangeEvent returns generated.OperatorChangeEventResolver implementation.
+func (r *Resolver) OperatorChangeEvent() generated.OperatorChangeEventResolver {
+	return &operatorChangeEventResolver{r}
+}
+
+// OrganizationChangeEvent returns generated.OrganizationChangeEventResolver implementation.
+func (r *Resolver) OrganizationChangeEvent() generated.OrganizationChangeEventResolver {
+	return &organizationChangeEventResolver{r}
+}
+
 // Park returns generated.ParkResolver implementation.
 func (r *Resolver) Park() generated.ParkResolver { return &parkResolver{r} }
+
+// ParkChangeEvent returns generated.ParkChangeEventResolver implementation.
+func (r *Resolver) ParkChangeEvent() generated.ParkChangeEventResolver {
+	return &parkChangeEventResolver{r}
+}
 
 // ParkingFacility returns generated.ParkingFacilityResolver implementation.
 func (r *Resolver) ParkingFacility() generated.ParkingFacilityResolver {
 	return &parkingFacilityResolver{r}
 }
 
+// ParkingFacilityChangeEvent returns generated.ParkingFacilityChangeEventResolver implementation.
+func (r *Resolver) ParkingFacilityChangeEvent() generated.ParkingFacilityChangeEventResolver {
+	return &parkingFacilityChangeEventResolver{r}
+}
+
 // ParkingSpot returns generated.ParkingSpotResolver implementation.
 func (r *Resolver) ParkingSpot() generated.ParkingSpotResolver { return &parkingSpotResolver{r} }
+
+// ParkingSpotChangeEvent returns generated.ParkingSpotChangeEventResolver implementation.
+func (r *Resolver) ParkingSpotChangeEvent() generated.ParkingSpotChangeEventResolver {
+	return &parkingSpotChangeEventResolver{r}
+}
 
 // Person returns generated.PersonResolver implementation.
 func (r *Resolver) Person() generated.PersonResolver { return &personResolver{r} }
 
+// PersonChangeEvent returns generated.PersonChangeEventResolver implementation.
+func (r *Resolver) PersonChangeEvent() generated.PersonChangeEventResolver {
+	return &personChangeEventResolver{r}
+}
+
+// PlaceChangeEvent returns generated.PlaceChangeEventResolver implementation.
+func (r *Resolver) PlaceChangeEvent() generated.PlaceChangeEventResolver {
+	return &placeChangeEventResolver{r}
+}
+
 // PlannedWork returns generated.PlannedWorkResolver implementation.
 func (r *Resolver) PlannedWork() generated.PlannedWorkResolver { return &plannedWorkResolver{r} }
+
+// PlannedWorkChangeEvent returns generated.PlannedWorkChangeEventResolver implementation.
+func (r *Resolver) PlannedWorkChangeEvent() generated.PlannedWorkChangeEventResolver {
+	return &plannedWorkChangeEventResolver{r}
+}
 
 // PoliceStation returns generated.PoliceStationResolver implementation.
 func (r *Resolver) PoliceStation() generated.PoliceStationResolver { return &policeStationResolver{r} }
 
+// PoliceStationChangeEvent returns generated.PoliceStationChangeEventResolver implementation.
+func (r *Resolver) PoliceStationChangeEvent() generated.PoliceStationChangeEventResolver {
+	return &policeStationChangeEventResolver{r}
+}
+
 // Route returns generated.RouteResolver implementation.
 func (r *Resolver) Route() generated.RouteResolver { return &routeResolver{r} }
+
+// RouteChangeEvent returns generated.RouteChangeEventResolver implementation.
+func (r *Resolver) RouteChangeEvent() generated.RouteChangeEventResolver {
+	return &routeChangeEventResolver{r}
+}
 
 // School returns generated.SchoolResolver implementation.
 func (r *Resolver) School() generated.SchoolResolver { return &schoolResolver{r} }
 
+// SchoolChangeEvent returns generated.SchoolChangeEventResolver implementation.
+func (r *Resolver) SchoolChangeEvent() generated.SchoolChangeEventResolver {
+	return &schoolChangeEventResolver{r}
+}
+
 // Sensor returns generated.SensorResolver implementation.
 func (r *Resolver) Sensor() generated.SensorResolver { return &sensorResolver{r} }
 
+// SensorChangeEvent returns generated.SensorChangeEventResolver implementation.
+func (r *Resolver) SensorChangeEvent() generated.SensorChangeEventResolver {
+	return &sensorChangeEventResolver{r}
+}
+
 // Service returns generated.ServiceResolver implementation.
 func (r *Resolver) Service() generated.ServiceResolver { return &serviceResolver{r} }
+
+// ServiceChangeEvent returns generated.ServiceChangeEventResolver implementation.
+func (r *Resolver) ServiceChangeEvent() generated.ServiceChangeEventResolver {
+	return &serviceChangeEventResolver{r}
+}
 
 // ServiceRequest returns generated.ServiceRequestResolver implementation.
 func (r *Resolver) ServiceRequest() generated.ServiceRequestResolver {
 	return &serviceRequestResolver{r}
 }
 
+// ServiceRequestChangeEvent returns generated.ServiceRequestChangeEventResolver implementation.
+func (r *Resolver) ServiceRequestChangeEvent() generated.ServiceRequestChangeEventResolver {
+	return &serviceRequestChangeEventResolver{r}
+}
+
 // Source returns generated.SourceResolver implementation.
 func (r *Resolver) Source() generated.SourceResolver { return &sourceResolver{r} }
+
+// SourceChangeEvent returns generated.SourceChangeEventResolver implementation.
+func (r *Resolver) SourceChangeEvent() generated.SourceChangeEventResolver {
+	return &sourceChangeEventResolver{r}
+}
 
 // StatusChange returns generated.StatusChangeResolver implementation.
 func (r *Resolver) StatusChange() generated.StatusChangeResolver { return &statusChangeResolver{r} }
 
+// StatusChangeChangeEvent returns generated.StatusChangeChangeEventResolver implementation.
+func (r *Resolver) StatusChangeChangeEvent() generated.StatusChangeChangeEventResolver {
+	return &statusChangeChangeEventResolver{r}
+}
+
 // Stop returns generated.StopResolver implementation.
 func (r *Resolver) Stop() generated.StopResolver { return &stopResolver{r} }
+
+// StopChangeEvent returns generated.StopChangeEventResolver implementation.
+func (r *Resolver) StopChangeEvent() generated.StopChangeEventResolver {
+	return &stopChangeEventResolver{r}
+}
 
 // Street returns generated.StreetResolver implementation.
 func (r *Resolver) Street() generated.StreetResolver { return &streetResolver{r} }
 
+// StreetChangeEvent returns generated.StreetChangeEventResolver implementation.
+func (r *Resolver) StreetChangeEvent() generated.StreetChangeEventResolver {
+	return &streetChangeEventResolver{r}
+}
+
 // StreetLight returns generated.StreetLightResolver implementation.
 func (r *Resolver) StreetLight() generated.StreetLightResolver { return &streetLightResolver{r} }
+
+// StreetLightChangeEvent returns generated.StreetLightChangeEventResolver implementation.
+func (r *Resolver) StreetLightChangeEvent() generated.StreetLightChangeEventResolver {
+	return &streetLightChangeEventResolver{r}
+}
 
 // TrafficSignal returns generated.TrafficSignalResolver implementation.
 func (r *Resolver) TrafficSignal() generated.TrafficSignalResolver { return &trafficSignalResolver{r} }
 
+// TrafficSignalChangeEvent returns generated.TrafficSignalChangeEventResolver implementation.
+func (r *Resolver) TrafficSignalChangeEvent() generated.TrafficSignalChangeEventResolver {
+	return &trafficSignalChangeEventResolver{r}
+}
+
 // Trip returns generated.TripResolver implementation.
 func (r *Resolver) Trip() generated.TripResolver { return &tripResolver{r} }
+
+// TripChangeEvent returns generated.TripChangeEventResolver implementation.
+func (r *Resolver) TripChangeEvent() generated.TripChangeEventResolver {
+	return &tripChangeEventResolver{r}
+}
 
 // UtilityFacility returns generated.UtilityFacilityResolver implementation.
 func (r *Resolver) UtilityFacility() generated.UtilityFacilityResolver {
 	return &utilityFacilityResolver{r}
 }
 
+// UtilityFacilityChangeEvent returns generated.UtilityFacilityChangeEventResolver implementation.
+func (r *Resolver) UtilityFacilityChangeEvent() generated.UtilityFacilityChangeEventResolver {
+	return &utilityFacilityChangeEventResolver{r}
+}
+
 // Vehicle returns generated.VehicleResolver implementation.
 func (r *Resolver) Vehicle() generated.VehicleResolver { return &vehicleResolver{r} }
+
+// VehicleChangeEvent returns generated.VehicleChangeEventResolver implementation.
+func (r *Resolver) VehicleChangeEvent() generated.VehicleChangeEventResolver {
+	return &vehicleChangeEventResolver{r}
+}
 
 // VehiclePosition returns generated.VehiclePositionResolver implementation.
 func (r *Resolver) VehiclePosition() generated.VehiclePositionResolver {
 	return &vehiclePositionResolver{r}
+}
+
+// VehiclePositionChangeEvent returns generated.VehiclePositionChangeEventResolver implementation.
+func (r *Resolver) VehiclePositionChangeEvent() generated.VehiclePositionChangeEventResolver {
+	return &vehiclePositionChangeEventResolver{r}
 }
 
 // WasteContainer returns generated.WasteContainerResolver implementation.
@@ -6854,53 +7709,117 @@ func (r *Resolver) WasteContainer() generated.WasteContainerResolver {
 	return &wasteContainerResolver{r}
 }
 
+// WasteContainerChangeEvent returns generated.WasteContainerChangeEventResolver implementation.
+func (r *Resolver) WasteContainerChangeEvent() generated.WasteContainerChangeEventResolver {
+	return &wasteContainerChangeEventResolver{r}
+}
+
 // WaterMeter returns generated.WaterMeterResolver implementation.
 func (r *Resolver) WaterMeter() generated.WaterMeterResolver { return &waterMeterResolver{r} }
 
+// WaterMeterChangeEvent returns generated.WaterMeterChangeEventResolver implementation.
+func (r *Resolver) WaterMeterChangeEvent() generated.WaterMeterChangeEventResolver {
+	return &waterMeterChangeEventResolver{r}
+}
+
 type (
-	addressResolver            struct{ *Resolver }
-	agencyResolver             struct{ *Resolver }
-	alertResolver              struct{ *Resolver }
-	bikeShareStationResolver   struct{ *Resolver }
-	cameraResolver             struct{ *Resolver }
-	cityResolver               struct{ *Resolver }
-	civicOfficeResolver        struct{ *Resolver }
-	connectorResolver          struct{ *Resolver }
-	datasetResolver            struct{ *Resolver }
-	datastreamResolver         struct{ *Resolver }
-	deadLetterResolver         struct{ *Resolver }
-	districtResolver           struct{ *Resolver }
-	emergencyResolver          struct{ *Resolver }
-	energyMeterResolver        struct{ *Resolver }
-	fireStationResolver        struct{ *Resolver }
-	hospitalResolver           struct{ *Resolver }
-	incidentResolver           struct{ *Resolver }
-	ingestRunResolver          struct{ *Resolver }
-	neighbourhoodResolver      struct{ *Resolver }
-	observablePropertyResolver struct{ *Resolver }
-	observationResolver        struct{ *Resolver }
-	operatorResolver           struct{ *Resolver }
-	parkResolver               struct{ *Resolver }
-	parkingFacilityResolver    struct{ *Resolver }
-	parkingSpotResolver        struct{ *Resolver }
-	personResolver             struct{ *Resolver }
-	plannedWorkResolver        struct{ *Resolver }
-	policeStationResolver      struct{ *Resolver }
-	routeResolver              struct{ *Resolver }
-	schoolResolver             struct{ *Resolver }
-	sensorResolver             struct{ *Resolver }
-	serviceResolver            struct{ *Resolver }
-	serviceRequestResolver     struct{ *Resolver }
-	sourceResolver             struct{ *Resolver }
-	statusChangeResolver       struct{ *Resolver }
-	stopResolver               struct{ *Resolver }
-	streetResolver             struct{ *Resolver }
-	streetLightResolver        struct{ *Resolver }
-	trafficSignalResolver      struct{ *Resolver }
-	tripResolver               struct{ *Resolver }
-	utilityFacilityResolver    struct{ *Resolver }
-	vehicleResolver            struct{ *Resolver }
-	vehiclePositionResolver    struct{ *Resolver }
-	wasteContainerResolver     struct{ *Resolver }
-	waterMeterResolver         struct{ *Resolver }
+	addressResolver                       struct{ *Resolver }
+	addressChangeEventResolver            struct{ *Resolver }
+	administrativeAreaChangeEventResolver struct{ *Resolver }
+	agencyResolver                        struct{ *Resolver }
+	agencyChangeEventResolver             struct{ *Resolver }
+	agentChangeEventResolver              struct{ *Resolver }
+	alertResolver                         struct{ *Resolver }
+	alertChangeEventResolver              struct{ *Resolver }
+	assetChangeEventResolver              struct{ *Resolver }
+	bikeShareStationResolver              struct{ *Resolver }
+	bikeShareStationChangeEventResolver   struct{ *Resolver }
+	cameraResolver                        struct{ *Resolver }
+	cameraChangeEventResolver             struct{ *Resolver }
+	cityResolver                          struct{ *Resolver }
+	cityChangeEventResolver               struct{ *Resolver }
+	civicOfficeResolver                   struct{ *Resolver }
+	civicOfficeChangeEventResolver        struct{ *Resolver }
+	connectorResolver                     struct{ *Resolver }
+	connectorChangeEventResolver          struct{ *Resolver }
+	datasetResolver                       struct{ *Resolver }
+	datasetChangeEventResolver            struct{ *Resolver }
+	datastreamResolver                    struct{ *Resolver }
+	datastreamChangeEventResolver         struct{ *Resolver }
+	deadLetterResolver                    struct{ *Resolver }
+	deadLetterChangeEventResolver         struct{ *Resolver }
+	deviceChangeEventResolver             struct{ *Resolver }
+	districtResolver                      struct{ *Resolver }
+	districtChangeEventResolver           struct{ *Resolver }
+	emergencyResolver                     struct{ *Resolver }
+	emergencyChangeEventResolver          struct{ *Resolver }
+	energyMeterResolver                   struct{ *Resolver }
+	energyMeterChangeEventResolver        struct{ *Resolver }
+	entityChangeEventResolver             struct{ *Resolver }
+	eventChangeEventResolver              struct{ *Resolver }
+	facilityChangeEventResolver           struct{ *Resolver }
+	fireStationResolver                   struct{ *Resolver }
+	fireStationChangeEventResolver        struct{ *Resolver }
+	hospitalResolver                      struct{ *Resolver }
+	hospitalChangeEventResolver           struct{ *Resolver }
+	incidentResolver                      struct{ *Resolver }
+	incidentChangeEventResolver           struct{ *Resolver }
+	ingestRunResolver                     struct{ *Resolver }
+	ingestRunChangeEventResolver          struct{ *Resolver }
+	neighbourhoodResolver                 struct{ *Resolver }
+	neighbourhoodChangeEventResolver      struct{ *Resolver }
+	observablePropertyResolver            struct{ *Resolver }
+	observablePropertyChangeEventResolver struct{ *Resolver }
+	observationResolver                   struct{ *Resolver }
+	observationChangeEventResolver        struct{ *Resolver }
+	operatorResolver                      struct{ *Resolver }
+	operatorChangeEventResolver           struct{ *Resolver }
+	organizationChangeEventResolver       struct{ *Resolver }
+	parkResolver                          struct{ *Resolver }
+	parkChangeEventResolver               struct{ *Resolver }
+	parkingFacilityResolver               struct{ *Resolver }
+	parkingFacilityChangeEventResolver    struct{ *Resolver }
+	parkingSpotResolver                   struct{ *Resolver }
+	parkingSpotChangeEventResolver        struct{ *Resolver }
+	personResolver                        struct{ *Resolver }
+	personChangeEventResolver             struct{ *Resolver }
+	placeChangeEventResolver              struct{ *Resolver }
+	plannedWorkResolver                   struct{ *Resolver }
+	plannedWorkChangeEventResolver        struct{ *Resolver }
+	policeStationResolver                 struct{ *Resolver }
+	policeStationChangeEventResolver      struct{ *Resolver }
+	routeResolver                         struct{ *Resolver }
+	routeChangeEventResolver              struct{ *Resolver }
+	schoolResolver                        struct{ *Resolver }
+	schoolChangeEventResolver             struct{ *Resolver }
+	sensorResolver                        struct{ *Resolver }
+	sensorChangeEventResolver             struct{ *Resolver }
+	serviceResolver                       struct{ *Resolver }
+	serviceChangeEventResolver            struct{ *Resolver }
+	serviceRequestResolver                struct{ *Resolver }
+	serviceRequestChangeEventResolver     struct{ *Resolver }
+	sourceResolver                        struct{ *Resolver }
+	sourceChangeEventResolver             struct{ *Resolver }
+	statusChangeResolver                  struct{ *Resolver }
+	statusChangeChangeEventResolver       struct{ *Resolver }
+	stopResolver                          struct{ *Resolver }
+	stopChangeEventResolver               struct{ *Resolver }
+	streetResolver                        struct{ *Resolver }
+	streetChangeEventResolver             struct{ *Resolver }
+	streetLightResolver                   struct{ *Resolver }
+	streetLightChangeEventResolver        struct{ *Resolver }
+	trafficSignalResolver                 struct{ *Resolver }
+	trafficSignalChangeEventResolver      struct{ *Resolver }
+	tripResolver                          struct{ *Resolver }
+	tripChangeEventResolver               struct{ *Resolver }
+	utilityFacilityResolver               struct{ *Resolver }
+	utilityFacilityChangeEventResolver    struct{ *Resolver }
+	vehicleResolver                       struct{ *Resolver }
+	vehicleChangeEventResolver            struct{ *Resolver }
+	vehiclePositionResolver               struct{ *Resolver }
+	vehiclePositionChangeEventResolver    struct{ *Resolver }
+	wasteContainerResolver                struct{ *Resolver }
+	wasteContainerChangeEventResolver     struct{ *Resolver }
+	waterMeterResolver                    struct{ *Resolver }
+	waterMeterChangeEventResolver         struct{ *Resolver }
 )

@@ -23,6 +23,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/cityhub/cityhub/graph"
+	"github.com/cityhub/cityhub/residents"
 	"github.com/cityhub/cityhub/resolvers"
 	"github.com/cityhub/cityhub/resolvers/core"
 	"github.com/cityhub/cityhub/resolvers/generated"
@@ -52,6 +53,8 @@ type Config struct {
 	MaxPushBytes int64
 	// Metrics serves GET /metrics (Prometheus text format); nil for none.
 	Metrics http.Handler
+	// Desk serves residents' issue reports (nil: not enabled).
+	Desk *residents.Desk
 }
 
 // DefaultConfig returns the defaults.
@@ -223,7 +226,7 @@ func (s *Server) limit(next http.Handler) http.Handler {
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		}
-		if s.cfg.RequestTimeout > 0 {
+		if s.cfg.RequestTimeout > 0 && !streaming(r) {
 			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 			defer cancel()
 			r = r.WithContext(ctx)
@@ -237,13 +240,23 @@ func (s *Server) limit(next http.Handler) http.Handler {
 // error presenter and panic recovery.
 func GraphQL(cfg Config, engine *core.Engine, log *slog.Logger) *handler.Server {
 	es := generated.NewExecutableSchema(generated.Config{
-		Resolvers:  &resolvers.Resolver{Engine: engine, Admin: cfg.Admin},
+		Resolvers:  &resolvers.Resolver{Engine: engine, Admin: cfg.Admin, Desk: cfg.Desk},
 		Directives: generated.DirectiveRoot{Access: core.Access},
 	})
 	h := handler.New(es)
 	h.AddTransport(transport.Options{})
 	h.AddTransport(transport.GET{})
+	// SSE before POST: both take POSTs, SSE those that accept text/event-stream
+	h.AddTransport(transport.SSE{KeepAlivePingInterval: 15 * time.Second})
 	h.AddTransport(transport.POST{})
+	// graphql-transport-ws (graphql-ws) and the legacy graphql-ws protocol
+	// of subscriptions-transport-ws, negotiated by subprotocol
+	h.AddTransport(transport.Websocket{
+		Implementation:        checkedWebsocket{},
+		KeepAlivePingInterval: 15 * time.Second,
+		InitTimeout:           10 * time.Second,
+		InitFunc:              wsInit(cfg.OperatorToken),
+	})
 	h.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if cfg.Introspection {
 		h.Use(extension.Introspection{})
@@ -254,5 +267,35 @@ func GraphQL(cfg Config, engine *core.Engine, log *slog.Logger) *handler.Server 
 	h.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		return next(core.WithLoaders(ctx, engine.NewLoaders()))
 	})
+	h.Use(core.Subscriptions{Engine: engine})
 	return h
+}
+
+// streaming reports requests that open a subscription stream (a websocket
+// or Server-Sent Events): the request timeout does not apply to them.
+func streaming(r *http.Request) bool {
+	return r.Header.Get("Upgrade") != "" || strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+}
+
+// wsInit authenticates a websocket by the connection_init payload's
+// Authorization ("Bearer <operator token>"), for clients (browsers) that
+// cannot set headers on the upgrade request. A wrong token refuses the
+// connection; none leaves the role the upgrade request had.
+func wsInit(operatorToken string) transport.WebsocketInitFunc {
+	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		auth := p.Authorization()
+		if auth == "" {
+			if v, ok := p["Authorization"].(string); ok {
+				auth = v
+			}
+		}
+		if auth == "" {
+			return ctx, nil, nil
+		}
+		tok, ok := strings.CutPrefix(auth, "Bearer ")
+		if !ok || operatorToken == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(operatorToken)) != 1 {
+			return ctx, nil, errors.New("invalid bearer token")
+		}
+		return core.WithRole(ctx, core.RoleOperator), nil, nil
+	}
 }

@@ -26,6 +26,9 @@ type Config struct {
 	Neo4j Neo4jConfig `yaml:"neo4j"`
 	// Ontology is an ontology file; empty for the built-in city ontology.
 	Ontology string `yaml:"ontology"`
+	// Services is the service list residents report issues against
+	// (residents/README.md); empty disables issue reports.
+	Services string `yaml:"services"`
 	// Connectors lists connector files loaded at start-up.
 	Connectors []string `yaml:"connectors"`
 	// LoadOnStart runs the connectors at start-up: always, if-empty or never.
@@ -35,6 +38,8 @@ type Config struct {
 	LogFormat string `yaml:"log_format"`
 	// GraphQL limits.
 	GraphQL GraphQLConfig `yaml:"graphql"`
+	// Events tunes the change feed subscriptions read.
+	Events EventsConfig `yaml:"events"`
 
 	file  string     // where the config came from
 	nodes *yaml.Node // for line numbers
@@ -49,6 +54,19 @@ type GraphQLConfig struct {
 	Introspection  bool     `yaml:"introspection"`
 	GraphiQL       bool     `yaml:"graphiql"`
 	BatchWait      Duration `yaml:"batch_wait"`
+}
+
+// EventsConfig tunes the change feed.
+type EventsConfig struct {
+	// Retention is how long change events are kept: how far back a
+	// subscriber can resume with since.
+	Retention Duration `yaml:"retention"`
+	// Buffer is how many events a subscriber may be behind before its
+	// subscription ends with the cursor to resume from.
+	Buffer int `yaml:"buffer"`
+	// Memory is how many recent events are kept in memory for resuming
+	// subscribers (older ones are read from the store).
+	Memory int `yaml:"memory"`
 }
 
 // Duration is a time.Duration written as "30s", "1m".
@@ -78,6 +96,7 @@ func DefaultConfig() Config {
 			DefaultFirst: 20, MaxFirst: 1000, RequestTimeout: Duration(30 * time.Second),
 			MaxBodyBytes: 1 << 20, Introspection: true, GraphiQL: true, BatchWait: Duration(250 * time.Microsecond),
 		},
+		Events: EventsConfig{Retention: Duration(24 * time.Hour), Buffer: 256, Memory: 10_000},
 	}
 }
 
@@ -255,6 +274,13 @@ func (c *Config) Validate() error {
 		return c.errorf("log_format", "must be text or json (got %q)", c.LogFormat)
 	}
 	g := c.GraphQL
+	if ev := c.Events; ev.Retention < Duration(time.Minute) {
+		return c.errorf("events.retention", "must be at least 1m (got %s)", time.Duration(ev.Retention))
+	} else if ev.Buffer < 1 || ev.Buffer > 1_000_000 {
+		return c.errorf("events.buffer", "must be between 1 and 1000000 (got %d)", ev.Buffer)
+	} else if ev.Memory < 1 || ev.Memory > 10_000_000 {
+		return c.errorf("events.memory", "must be between 1 and 10000000 (got %d)", ev.Memory)
+	}
 	if g.MaxFirst < 1 || g.MaxFirst > 10000 {
 		return c.errorf("graphql.max_first", "must be between 1 and 10000 (got %d)", g.MaxFirst)
 	}

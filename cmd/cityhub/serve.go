@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"github.com/cityhub/cityhub/connectors"
+	"github.com/cityhub/cityhub/events"
+	"github.com/cityhub/cityhub/residents"
 	"net"
 	"net/http"
 	"os"
@@ -129,6 +131,14 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	ec := core.DefaultConfig()
 	ec.DefaultFirst, ec.MaxFirst, ec.BatchWait = cfg.GraphQL.DefaultFirst, cfg.GraphQL.MaxFirst, time.Duration(cfg.GraphQL.BatchWait)
 	engine := core.NewEngine(store, ont, ec, log.With("component", "graphql"))
+	// every write goes through the publishing store: its change events
+	// reach the hub, which subscriptions read
+	hub := events.NewHub(store, store, events.Config{
+		Retention: time.Duration(cfg.Events.Retention), Buffer: cfg.Events.Buffer, Ring: cfg.Events.Memory,
+		Logger: log.With("component", "events"),
+	})
+	engine.SetLive(hub)
+	writes := events.Publishing(store, hub, log.With("component", "events"))
 
 	scfg := server.DefaultConfig()
 	scfg.RequestTimeout = time.Duration(cfg.GraphQL.RequestTimeout)
@@ -145,10 +155,24 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		return err
 	}
 	defer dl.Close()
-	sched := connectors.NewScheduler(runner, store, conns, log.With("component", "scheduler"))
+	sched := connectors.NewScheduler(runner, writes, conns, log.With("component", "scheduler"))
 	scfg.Admin = newAdmin(sched, store)
 	scfg.OperatorToken = e.getenv("CITYHUB_OPERATOR_TOKEN")
 	scfg.Metrics = metrics.handler()
+	if cfg.Services != "" {
+		svc, err := residents.LoadServices(cfg.Services, ont)
+		if err != nil {
+			return err
+		}
+		desk, err := residents.New(writes, ont, *svc, residents.WithLogger(log.With("component", "residents")))
+		if err != nil {
+			return err
+		}
+		if err := desk.Seed(ctx); err != nil {
+			return fmt.Errorf("services %s: %w", cfg.Services, err)
+		}
+		scfg.Desk = desk
+	}
 	wc := web.DefaultConfig()
 	wc.DefaultQuery = demo.CrossDomainQuery
 	srv := server.New(scfg, engine, store, web.Handler(wc), log)
@@ -163,6 +187,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	fmt.Fprintf(e.stdout, "cityhub is serving %s (GraphiQL) and %sgraphql\n", url, url)
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return hub.Run(gctx) })
 	g.Go(func() error {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err

@@ -42,6 +42,7 @@ func neo4jStore(store string) bool {
 type openedStore interface {
 	graph.Store
 	graph.Pinger
+	graph.ChangeLog
 }
 
 // openStore opens the configured backend. A Neo4j database whose schema is

@@ -64,6 +64,12 @@ func (Names) List(c *ontology.Class) string { return c.PluralName() }
 // Single returns the root by-ID field of a class.
 func (Names) Single(c *ontology.Class) string { return ontology.LowerFirst(c.Name) }
 
+// Changed returns the subscription field of a class.
+func (Names) Changed(c *ontology.Class) string { return ontology.LowerFirst(c.Name) + "Changed" }
+
+// ChangeEvent returns the event type of a class's subscription.
+func (Names) ChangeEvent(c *ontology.Class) string { return c.Name + "ChangeEvent" }
+
 // Aggregate returns the root aggregate field of a class.
 func (Names) Aggregate(c *ontology.Class) string { return c.PluralName() + "Aggregate" }
 
@@ -120,6 +126,7 @@ func SDL(o *ontology.Ontology) []byte {
 	}
 	w.relationConnections()
 	w.query()
+	w.subscription()
 	return []byte(w.b.String())
 }
 
@@ -376,6 +383,40 @@ func (w *sdlWriter) query() {
 		w.printf("  \"Count %s, optionally grouped by a field, with min/max/avg/sum of a numeric field.\"\n", what)
 		w.printf("  %s(where: %s, groupBy: %s, field: %s): [AggregateGroup!]!\n",
 			w.n.Aggregate(c), w.n.Where(c), w.n.OrderField(c), w.n.OrderField(c))
+	}
+	w.printf("}\n")
+}
+
+// EventModel is the Go type every change event type binds to.
+const EventModel = "github.com/cityhub/cityhub/events.Event"
+
+// subscription renders one change event type and one subscription field
+// per class.
+func (w *sdlWriter) subscription() {
+	classes := append([]*ontology.Class(nil), w.o.Classes...)
+	sort.SliceStable(classes, func(i, j int) bool { return classes[i].Name < classes[j].Name })
+	for _, c := range classes {
+		w.printf("\"A committed change to a %s, or to an edge at one.\"\n", c.Name)
+		w.printf("type %s @goModel(model: %q) {\n", w.n.ChangeEvent(c), EventModel)
+		w.printf("  op: ChangeOp!\n")
+		w.printf("  \"Resume after this event: subscribe again with since set to it.\"\n  cursor: String!\n")
+		w.printf("  \"The %s the event is about.\"\n  id: ID!\n", c.Name)
+		w.printf("  \"Its class.\"\n  class: String!\n")
+		w.printf("  \"The properties a creation set or an update changed (location for the geometry); empty for deletions and edge events.\"\n  changed: [String!]!\n")
+		w.printf("  \"When the change was committed.\"\n  at: DateTime!\n")
+		w.printf("  \"Its state after the change; null when it was deleted.\"\n  node: %s @goField(forceResolver: true)\n", c.Name)
+		w.printf("  \"For edge events, the edge.\"\n  edge: EdgeKey\n")
+		w.printf("  \"How many changes were coalesced into this event (coalesceMs); 1 otherwise.\"\n  merged: Int!\n")
+		w.printf("}\n\n")
+	}
+	w.printf("extend type Subscription {\n")
+	for _, c := range classes {
+		what := c.Name + " nodes"
+		if c.Abstract {
+			what = "nodes of every subclass of " + c.Name
+		}
+		w.printf("  \"Changes to %s (and edges at them) matching where, in commit order; since resumes after a cursor, coalesceMs merges the changes of one node within the window.\"\n", what)
+		w.printf("  %s(where: %s, since: String, coalesceMs: Int): %s!\n", w.n.Changed(c), w.n.Where(c), w.n.ChangeEvent(c))
 	}
 	w.printf("}\n")
 }

@@ -35,6 +35,9 @@ type Engine struct {
 	cfg     Config
 	log     *slog.Logger
 	located map[string]*ontology.Class // LocatedClass enum value → class
+	// classValues maps ClassName enum values to classes.
+	classValues map[string]*ontology.Class
+	live        Live // nil: no subscriptions
 }
 
 // NewEngine builds an engine over a store.
@@ -42,9 +45,11 @@ func NewEngine(store Reader, ont *ontology.Ontology, cfg Config, log *slog.Logge
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{store: store, ont: ont, args: NewArgs(ont, cfg.MaxFirst), cfg: cfg, log: log, located: map[string]*ontology.Class{}}
+	e := &Engine{store: store, ont: ont, args: NewArgs(ont, cfg.MaxFirst), cfg: cfg, log: log, located: map[string]*ontology.Class{},
+		classValues: map[string]*ontology.Class{}}
 	var n gen.Names
 	for _, c := range ont.Classes {
+		e.classValues[n.ClassValue(c)] = c
 		if c.Located() {
 			e.located[n.LocatedValue(c)] = c
 		}

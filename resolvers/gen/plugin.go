@@ -54,6 +54,19 @@ func (p *implementer) body(f *codegen.Field) string {
 		}
 		return ""
 	}
+	if f.Object.Name == "Subscription" {
+		for _, c := range p.ont.Classes {
+			if f.Name == n.Changed(c) {
+				return fmt.Sprintf("return r.Engine.Subscribe(ctx, %q, where, since, coalesceMs)", c.Name)
+			}
+		}
+		return ""
+	}
+	for _, c := range p.ont.Classes {
+		if f.Object.Name == n.ChangeEvent(c) && f.Name == "node" {
+			return fmt.Sprintf("v, _ := %s.Wrap(obj.Node).(%s)\n\treturn v, nil", m, p.typ(c))
+		}
+	}
 	c := p.ont.Class(f.Object.Name)
 	if c == nil {
 		return ""

@@ -15,6 +15,9 @@ type Mutation struct {
 type Query struct {
 }
 
+type Subscription struct {
+}
+
 // Every class of the ontology, for `where: {class: ...}` on abstract classes.
 type ClassName string
 

@@ -1,0 +1,338 @@
+// Command fanout measures cityhub's subscription fan-out from a separate
+// load process on loopback: it starts cityhub (SQLite, a push connector),
+// opens N graphql-ws (graphql-transport-ws) subscribers, reads cityhub's
+// resident memory before and after (memory per idle subscriber), then
+// pushes street-light changes at a fixed rate and measures, for every
+// event each subscriber receives, the time from the commit (the event's
+// `at`) to its receipt, and whether every subscriber got every event it
+// should. Subscribers are spread over -groups filter groups (a
+// poleNumber prefix each), so each change goes to N/groups subscribers;
+// -groups 1 sends every change to every subscriber.
+//
+//	go run ./bench/fanout -subs 1,1000,10000 -rate 200 -duration 20s
+//
+// The first run is the baseline the others are compared with (with fewer
+// subscribers than groups, each subscriber gets its own group: one
+// subscriber gets every change). Results are printed as a table.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+func main() {
+	subs := flag.String("subs", "1,1000,10000", "comma-separated subscriber counts, one run each")
+	rate := flag.Int("rate", 200, "changes per second")
+	duration := flag.Duration("duration", 20*time.Second, "how long changes are written per run")
+	groups := flag.Int("groups", 100, "filter groups the subscribers are spread over (1: every subscriber gets every change)")
+	batch := flag.Int("batch", 10, "changes per push request")
+	flag.Parse()
+	var counts []int
+	for _, s := range strings.Split(*subs, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			fail(fmt.Errorf("-subs: %q is not a positive count", s))
+		}
+		counts = append(counts, n)
+	}
+	ctx := context.Background()
+	ch, err := startCityhub(ctx)
+	if err != nil {
+		fail(err)
+	}
+	defer ch.stop()
+	fmt.Printf("cityhub pid %d at %s; %d changes/s for %s per run, %d per push, %d filter groups\n\n",
+		ch.cmd.Process.Pid, ch.url, *rate, *duration, *batch, *groups)
+	fmt.Printf("| subscribers | deliveries | missing | p50 ms | p99 ms | max ms | p99 ÷ baseline | RSS per idle subscriber |\n|---|---|---|---|---|---|---|---|\n")
+	var baseP99 float64
+	for i, n := range counts {
+		g := *groups
+		if n < g {
+			g = n // a lone subscriber (the baseline) gets every change
+		}
+		r, err := run(ctx, ch, n, g, *rate, *batch, *duration, i)
+		if err != nil {
+			fail(err)
+		}
+		if i == 0 {
+			baseP99 = r.p99
+		}
+		fmt.Printf("| %d | %d | %d | %.1f | %.1f | %.1f | %.2f | %.1f KiB |\n", n, r.delivered, r.missing, r.p50, r.p99, r.max, r.p99/baseP99, r.perSubKiB)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "fanout:", err)
+	os.Exit(1)
+}
+
+type cityhub struct {
+	cmd   *exec.Cmd
+	url   string
+	token string
+	dir   string
+}
+
+func (c *cityhub) stop() {
+	_ = c.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+	}
+	os.RemoveAll(c.dir)
+}
+
+func startCityhub(ctx context.Context) (*cityhub, error) {
+	dir, err := os.MkdirTemp("", "cityhub-fanout-")
+	if err != nil {
+		return nil, err
+	}
+	bin := filepath.Join(dir, "cityhub")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/cityhub")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		return nil, fmt.Errorf("build cityhub (run from the repository root): %w", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	c := &cityhub{url: "http://" + addr, token: "fanout-token", dir: dir}
+	c.cmd = exec.Command(bin, "serve", "--listen", addr, "--data-dir", filepath.Join(dir, "data"),
+		"--connectors", "e2e/testdata/push.yaml", "--log-level", "warn")
+	c.cmd.Env = append(os.Environ(), "CITYHUB_OPERATOR_TOKEN="+c.token)
+	c.cmd.Stderr = os.Stderr
+	if err := c.cmd.Start(); err != nil {
+		return nil, err
+	}
+	for range 300 {
+		resp, err := http.Get(c.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return c, nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.stop()
+	return nil, errors.New("cityhub did not become ready in 30s")
+}
+
+// rss returns the resident memory of the process in KiB.
+func rss(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(v)
+			return strconv.ParseFloat(f[0], 64)
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
+
+type result struct {
+	delivered, missing int
+	p50, p99, max      float64
+	perSubKiB          float64
+}
+
+// subscriber holds one websocket subscription and what it received.
+type subscriber struct {
+	group int
+	conn  *websocket.Conn
+	got   atomic.Int64
+	mu    sync.Mutex
+	lat   []float64 // ms
+}
+
+func run(ctx context.Context, ch *cityhub, n, groups, rate, batch int, d time.Duration, runNo int) (result, error) {
+	var r result
+	before, err := rss(ch.cmd.Process.Pid)
+	if err != nil {
+		return r, err
+	}
+	ws := "ws" + strings.TrimPrefix(ch.url, "http") + "/graphql"
+	subs := make([]*subscriber, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 64) // connect 64 at a time
+	for i := range subs {
+		s := &subscriber{group: i % groups}
+		subs[i] = s
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := s.open(ctx, ws, runNo); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return r, err
+	default:
+	}
+	time.Sleep(2 * time.Second) // subscriptions registered, memory settled
+	after, err := rss(ch.cmd.Process.Pid)
+	if err != nil {
+		return r, err
+	}
+	r.perSubKiB = (after - before) / float64(n)
+	readCtx, stopReading := context.WithCancel(ctx)
+	for _, s := range subs {
+		go s.read(readCtx)
+	}
+	// write: rate changes per second, batch per push, rotating over groups
+	perGroup := make([]int, groups)
+	tick := time.NewTicker(time.Second * time.Duration(batch) / time.Duration(rate))
+	end := time.Now().Add(d)
+	seq := 0
+	for time.Now().Before(end) {
+		<-tick.C
+		var recs []map[string]any
+		for range batch {
+			g := seq % groups
+			perGroup[g]++
+			recs = append(recs, map[string]any{"pole": fmt.Sprintf("g%d-r%d-%d", g, runNo, seq), "state": "ok"})
+			seq++
+		}
+		if err := push(ch, recs); err != nil {
+			tick.Stop()
+			stopReading()
+			return r, err
+		}
+	}
+	tick.Stop()
+	// wait for the last deliveries
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		done := true
+		for _, s := range subs {
+			if int(s.got.Load()) < perGroup[s.group] {
+				done = false
+				break
+			}
+		}
+		if done {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stopReading()
+	var all []float64
+	for _, s := range subs {
+		s.mu.Lock()
+		all = append(all, s.lat...)
+		s.mu.Unlock()
+		if miss := perGroup[s.group] - int(s.got.Load()); miss > 0 {
+			r.missing += miss
+		}
+		s.conn.CloseNow()
+	}
+	r.delivered = len(all)
+	slices.Sort(all)
+	if len(all) > 0 {
+		r.p50 = all[len(all)/2]
+		r.p99 = all[min(len(all)-1, len(all)*99/100)]
+		r.max = all[len(all)-1]
+	}
+	time.Sleep(time.Second) // the server lets go of the connections
+	return r, nil
+}
+
+func (s *subscriber) open(ctx context.Context, url string, runNo int) error {
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(dctx, url, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		return fmt.Errorf("dial: %w", err)
+	}
+	c.SetReadLimit(1 << 20)
+	s.conn = c
+	if err := writeJSON(dctx, c, map[string]any{"type": "connection_init"}); err != nil {
+		return err
+	}
+	if _, b, err := c.Read(dctx); err != nil || !bytes.Contains(b, []byte("connection_ack")) {
+		return fmt.Errorf("connection_init: %s %v", b, err)
+	}
+	q := fmt.Sprintf(`subscription { streetLightChanged(where: {poleNumber: {startsWith: "g%d-r%d-"}}) { cursor at } }`, s.group, runNo)
+	return writeJSON(dctx, c, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": q}})
+}
+
+func writeJSON(ctx context.Context, c *websocket.Conn, v any) error {
+	b, _ := json.Marshal(v)
+	return c.Write(ctx, websocket.MessageText, b)
+}
+
+func (s *subscriber) read(ctx context.Context) {
+	for {
+		_, b, err := s.conn.Read(ctx)
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		var m struct {
+			Type    string
+			Payload struct {
+				Data struct {
+					StreetLightChanged struct{ At time.Time }
+				}
+			}
+		}
+		if json.Unmarshal(b, &m) != nil || m.Type != "next" {
+			continue
+		}
+		at := m.Payload.Data.StreetLightChanged.At
+		s.mu.Lock()
+		s.lat = append(s.lat, float64(now.Sub(at).Microseconds())/1000)
+		s.mu.Unlock()
+		s.got.Add(1)
+	}
+}
+
+func push(ch *cityhub, recs []map[string]any) error {
+	b, _ := json.Marshal(recs)
+	req, _ := http.NewRequest(http.MethodPost, ch.url+"/push/lighting-faults", bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+ch.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var body bytes.Buffer
+		_, _ = body.ReadFrom(resp.Body)
+		return fmt.Errorf("push: %s %s", resp.Status, body.String())
+	}
+	return nil
+}

@@ -1,0 +1,297 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/cityhub/cityhub/events"
+	"github.com/cityhub/cityhub/graph"
+	"github.com/cityhub/cityhub/graph/sqlite"
+	"github.com/cityhub/cityhub/ontology"
+	"github.com/cityhub/cityhub/resolvers/core"
+)
+
+// liveServer is a server with subscriptions over a fresh store; writes
+// go through the publishing store.
+type liveServer struct {
+	url    string
+	writes *events.Store
+	hub    *events.Hub
+}
+
+func newLiveServer(t *testing.T, ecfg events.Config) *liveServer {
+	t.Helper()
+	cfg := sqlite.DefaultConfig()
+	cfg.Path = filepath.Join(t.TempDir(), "city.db")
+	store, err := sqlite.Open(t.Context(), cfg, ontology.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	ecfg.Poll = -1
+	hub := events.NewHub(store, store, ecfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = hub.Run(ctx) }()
+	<-hub.Ready()
+	engine := core.NewEngine(store, ontology.Default(), core.DefaultConfig(), nil)
+	engine.SetLive(hub)
+	scfg := DefaultConfig()
+	scfg.RequestTimeout = 2 * time.Second // must not cut streams
+	ts := httptest.NewServer(New(scfg, engine, store, nil, nil))
+	t.Cleanup(func() {
+		ts.CloseClientConnections()
+		ts.Close()
+		cancel()
+		<-done
+	})
+	return &liveServer{url: ts.URL + "/graphql", writes: events.Publishing(store, hub, nil), hub: hub}
+}
+
+func (s *liveServer) apply(t *testing.T, nodes ...graph.Node) {
+	t.Helper()
+	if _, err := s.writes.Apply(t.Context(), graph.Batch{Nodes: nodes}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func lamp(id, status string) graph.Node {
+	return graph.Node{ID: id, Class: "StreetLight", Props: map[string]any{"status": status, "name": "Lamp " + id}}
+}
+
+// wsClient speaks one of the two websocket protocols.
+type wsClient struct {
+	t    *testing.T
+	conn *websocket.Conn
+}
+
+func dialWS(t *testing.T, url, protocol string) *wsClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	conn, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(url, "http"), &websocket.DialOptions{Subprotocols: []string{protocol}})
+	if err != nil {
+		t.Fatalf("dial %s: %v", protocol, err)
+	}
+	if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != protocol {
+		t.Fatalf("negotiated %q, want %q", got, protocol)
+	}
+	t.Cleanup(func() { conn.CloseNow() })
+	c := &wsClient{t: t, conn: conn}
+	c.send(map[string]any{"type": "connection_init"})
+	if m := c.read(); m["type"] != "connection_ack" {
+		t.Fatalf("after connection_init: %v", m)
+	}
+	return c
+}
+
+func (c *wsClient) send(m map[string]any) {
+	c.t.Helper()
+	b, _ := json.Marshal(m)
+	if err := c.conn.Write(c.t.Context(), websocket.MessageText, b); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// read returns the next message that is not a keep-alive.
+func (c *wsClient) read() map[string]any {
+	c.t.Helper()
+	for {
+		ctx, cancel := context.WithTimeout(c.t.Context(), 5*time.Second)
+		_, b, err := c.conn.Read(ctx)
+		cancel()
+		if err != nil {
+			c.t.Fatalf("read: %v", err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			c.t.Fatalf("message %s: %v", b, err)
+		}
+		switch m["type"] {
+		case "ka", "ping", "pong":
+			continue
+		}
+		return m
+	}
+}
+
+func payloadJSON(m map[string]any) string {
+	b, _ := json.Marshal(m["payload"])
+	return string(b)
+}
+
+// norm renders a JSON text with sorted keys, as payloadJSON does.
+func norm(s string) string {
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		panic(err)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+const faultyLights = `subscription { streetLightChanged(where: {status: {eq: FAULTY}}) { op cursor changed node { id status name } } }`
+
+func TestSubscriptionGraphQLTransportWS(t *testing.T) {
+	s := newLiveServer(t, events.Config{})
+	c := dialWS(t, s.url, "graphql-transport-ws")
+	c.send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": faultyLights}})
+	// a bad filter is an error for that subscription only
+	c.send(map[string]any{"id": "2", "type": "subscribe", "payload": map[string]any{
+		"query": `subscription { streetLightChanged(where: {near: {lat: 95, lon: 0, meters: 10}}) { op } }`}})
+	m := c.read()
+	if m["id"] != "2" || !strings.Contains(payloadJSON(m), "where.near") || !strings.Contains(payloadJSON(m), "BAD_USER_INPUT") {
+		t.Fatalf("bad filter answered %v", m)
+	}
+	if m["type"] == "next" {
+		if m := c.read(); m["id"] != "2" || m["type"] != "complete" {
+			t.Fatalf("after the bad filter: %v", m)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // let the subscription register
+	s.apply(t, lamp("a", "OK"), lamp("b", "FAULTY"))
+	s.apply(t, lamp("a", "FAULTY"))
+	want := []string{
+		`{"data":{"streetLightChanged":{"op":"CREATE","cursor":"2","changed":["name","status"],"node":{"id":"b","status":"FAULTY","name":"Lamp b"}}}}`,
+		`{"data":{"streetLightChanged":{"op":"UPDATE","cursor":"3","changed":["status"],"node":{"id":"a","status":"FAULTY","name":"Lamp a"}}}}`,
+	}
+	for _, w := range want {
+		m := c.read()
+		if m["type"] != "next" || m["id"] != "1" || payloadJSON(m) != norm(w) {
+			t.Fatalf("got %v\nwant next %s", m, w)
+		}
+	}
+	// the connection stays usable: a query over the same socket
+	c.send(map[string]any{"id": "3", "type": "subscribe", "payload": map[string]any{"query": `{ streetLight(id: "a") { status } }`}})
+	if m := c.read(); m["id"] != "3" || payloadJSON(m) != norm(`{"data":{"streetLight":{"status":"FAULTY"}}}`) {
+		t.Fatalf("query over the socket: %v", m)
+	}
+	// a malformed message closes the socket with the protocol's code
+	if err := c.conn.Write(t.Context(), websocket.MessageText, []byte(`{"type":"subscribe","id":"4"`)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	for {
+		_, b, err := c.conn.Read(ctx)
+		if err != nil {
+			if code := websocket.CloseStatus(err); code != 4400 {
+				t.Fatalf("closed with %v (%d), want 4400", err, code)
+			}
+			break
+		}
+		if !bytes.Contains(b, []byte(`"id":"3"`)) && !bytes.Contains(b, []byte(`"ka"`)) {
+			t.Fatalf("after a malformed message: %s", b)
+		}
+	}
+}
+
+func TestSubscriptionLegacyGraphQLWS(t *testing.T) {
+	s := newLiveServer(t, events.Config{})
+	c := dialWS(t, s.url, "graphql-ws")
+	c.send(map[string]any{"id": "1", "type": "start", "payload": map[string]any{"query": faultyLights}})
+	time.Sleep(50 * time.Millisecond)
+	s.apply(t, lamp("b", "FAULTY"))
+	m := c.read()
+	if m["type"] != "data" || m["id"] != "1" || !strings.Contains(payloadJSON(m), `"id":"b"`) {
+		t.Fatalf("legacy protocol: %v", m)
+	}
+	c.send(map[string]any{"id": "1", "type": "stop"})
+	if m := c.read(); m["type"] != "complete" {
+		t.Fatalf("after stop: %v", m)
+	}
+}
+
+func TestSubscriptionSSEWithResume(t *testing.T) {
+	s := newLiveServer(t, events.Config{})
+	s.apply(t, lamp("a", "FAULTY"), lamp("b", "FAULTY"), lamp("c", "OK"))
+	for s.hub.Last() < 3 {
+		time.Sleep(time.Millisecond)
+	}
+	body, _ := json.Marshal(map[string]any{"query": `subscription { changes(classes: [STREET_LIGHT], since: "1") { op cursor id class } }`})
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, s.url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		t.Fatalf("content type %q", ct)
+	}
+	time.Sleep(2500 * time.Millisecond) // past the request timeout: the stream stays
+	s.apply(t, lamp("d", "OK"))
+	sc := bufio.NewScanner(resp.Body)
+	var got []string
+	for len(got) < 3 && sc.Scan() {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			got = append(got, data)
+		}
+	}
+	want := []string{
+		`{"data":{"changes":{"op":"CREATE","cursor":"2","id":"b","class":"StreetLight"}}}`,
+		`{"data":{"changes":{"op":"CREATE","cursor":"3","id":"c","class":"StreetLight"}}}`,
+		`{"data":{"changes":{"op":"CREATE","cursor":"4","id":"d","class":"StreetLight"}}}`,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("SSE data:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A subscriber that cannot keep up gets the events it could take, then an
+// error with the cursor to resume from, then completion.
+func TestSubscriptionOverflowNamesResumeCursor(t *testing.T) {
+	s := newLiveServer(t, events.Config{Buffer: 1})
+	c := dialWS(t, s.url, "graphql-transport-ws")
+	c.send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
+		"query": `subscription { streetLightChanged { cursor node { id name locatedIn { totalCount } } } }`}})
+	time.Sleep(50 * time.Millisecond)
+	var burst []graph.Node
+	for i := range 200 {
+		burst = append(burst, lamp(fmt.Sprintf("l%03d", i), "OK"))
+	}
+	s.apply(t, burst...)
+	last := ""
+	for {
+		m := c.read()
+		switch m["type"] {
+		case "next":
+			var p struct {
+				Data   map[string]map[string]any
+				Errors []struct {
+					Message    string
+					Extensions map[string]any
+				}
+			}
+			if err := json.Unmarshal([]byte(payloadJSON(m)), &p); err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Errors) > 0 {
+				e := p.Errors[0]
+				if e.Extensions["code"] != core.CodeSubscriptionEnded || e.Extensions["resumeCursor"] != last ||
+					!strings.Contains(e.Message, "resume with since: \""+last+"\"") {
+					t.Fatalf("end error %+v; last cursor received %q", e, last)
+				}
+				if m := c.read(); m["type"] != "complete" {
+					t.Fatalf("after the end error: %v", m)
+				}
+				return
+			}
+			last = p.Data["streetLightChanged"]["cursor"].(string)
+		default:
+			t.Fatalf("unexpected %v", m)
+		}
+	}
+}
