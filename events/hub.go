@@ -215,10 +215,11 @@ func (h *Hub) accept(b Batch) {
 	for _, c := range b.Changes {
 		if c.Seq > last {
 			h.pending[c.Seq] = c
+			// only deletions still to deliver keep their state before
+			if n := b.Deleted[c.ID]; n != nil && c.Op == graph.OpDelete {
+				h.deleted[c.ID] = n
+			}
 		}
-	}
-	for id, n := range b.Deleted {
-		h.deleted[id] = n
 	}
 }
 
@@ -276,9 +277,12 @@ func (h *Hub) skipTo(seq uint64) {
 		h.last = seq
 	}
 	h.mu.Unlock()
-	for s := range h.pending {
+	for s, c := range h.pending {
 		if s <= seq {
 			delete(h.pending, s)
+			if c.Op == graph.OpDelete {
+				delete(h.deleted, c.ID)
+			}
 		}
 	}
 }
@@ -354,6 +358,9 @@ func (h *Hub) load(ctx context.Context, cs []graph.Change, deleted map[string]*g
 		}
 		if c.Changed == nil {
 			c.Changed = []string{} // a non-null list in the API
+		}
+		if c.Class == "Source" && c.Op == graph.OpUpdate && slices.Contains(c.Changed, "stale") {
+			c.Op = graph.OpSourceState // a source went stale or fresh again
 		}
 		e.evNode = &Event{Seq: c.Seq, Op: c.Op, ID: c.ID, Class: c.Class, Changed: c.Changed, At: c.At, Edge: c.Edge, Node: e.node, Merged: 1}
 		if c.Edge != nil {

@@ -418,3 +418,17 @@ func (h *Hub) subscribers() int {
 	}
 	return n
 }
+
+func TestSourceHealthEvents(t *testing.T) {
+	f := newFixture(t, Config{})
+	sub := subscribe(t, f.hub, Spec{Classes: []string{"Source"}})
+	src := func(stale bool) graph.Node {
+		return graph.Node{ID: "src", Class: "Source", Props: map[string]any{"code": "src", "stale": stale}}
+	}
+	apply(t, f.pub, graph.Batch{Nodes: []graph.Node{src(false)}})
+	apply(t, f.pub, graph.Batch{Nodes: []graph.Node{src(true)}})
+	got := next(t, sub, 2)
+	if got[0].Op != graph.OpCreate || got[1].Op != graph.OpSourceState || got[1].Node.Props["stale"] != true {
+		t.Errorf("source events = %s", describe(got))
+	}
+}

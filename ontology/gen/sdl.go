@@ -116,6 +116,7 @@ func SDL(o *ontology.Ontology) []byte {
 	w := &sdlWriter{o: o}
 	w.printf("%s", SDLHeader)
 	w.printf("# Ontology version %s, namespace %s\n\n", o.Version, o.Namespace)
+	w.federation()
 	for _, e := range o.Enums {
 		w.enum(e)
 	}
@@ -239,7 +240,7 @@ func (w *sdlWriter) class(c *ontology.Class) {
 	if c.Abstract {
 		kind = "interface"
 	}
-	w.printf("%s %s implements %s {\n", kind, c.Name, w.interfaces(c))
+	w.printf("%s %s implements %s%s {\n", kind, c.Name, w.interfaces(c), entityKey(c))
 	w.printf("  id: ID!\n")
 	for _, p := range c.Props {
 		w.doc("  ", propDoc(p))
@@ -263,6 +264,33 @@ func (w *sdlWriter) class(c *ontology.Class) {
 	w.where(c)
 	w.order(c)
 	w.connection(c)
+}
+
+// FederationURL is the Apollo Federation specification the schema links:
+// the API is a Federation 2 subgraph, so a gateway can compose it with
+// other subgraphs that extend its classes.
+const FederationURL = "https://specs.apollo.dev/federation/v2.3"
+
+// EntityKey is the key of every federated entity: the node ID.
+const EntityKey = "id"
+
+// federation links the Federation 2 specification and imports the one
+// directive the schema uses.
+func (w *sdlWriter) federation() {
+	w.printf("# An Apollo Federation 2 subgraph: every concrete class is an entity with\n")
+	w.printf("# @key(fields: %q); abstract classes (interfaces) are not entities.\n", EntityKey)
+	w.printf("extend schema @link(url: %q, import: [\"@key\"])\n\n", FederationURL)
+}
+
+// entityKey renders the @key directive of a class's type: concrete classes
+// are entities keyed by ID. Abstract classes render as interfaces and get
+// none: gqlgen would resolve an entity interface as its first
+// implementation only, so other subgraphs extend the concrete classes.
+func entityKey(c *ontology.Class) string {
+	if c.Abstract {
+		return ""
+	}
+	return fmt.Sprintf(" @key(fields: %q)", EntityKey)
 }
 
 func (w *sdlWriter) relationField(e *ontology.RelationEnd) {

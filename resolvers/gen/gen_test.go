@@ -69,9 +69,17 @@ func TestGenerateExtraClass(t *testing.T) {
 		return string(out)
 	}
 	run("go", "run", "github.com/cityhub/cityhub/resolvers/gen", "-root", ".", "-ontology", "ext.yaml", "-config", "gqlgen.yml")
-	resolversSrc := read(filepath.Join(tmp, "resolvers/ontology.resolvers.go"))
-	if strings.Contains(resolversSrc, "not implemented") {
-		t.Errorf("generated resolvers contain unimplemented bodies:\n%s", resolversSrc)
+	for _, name := range []string{"ontology.resolvers.go", "entity.resolvers.go"} {
+		resolversSrc := read(filepath.Join(tmp, "resolvers", name))
+		if strings.Contains(resolversSrc, "not implemented") {
+			t.Errorf("generated resolvers contain unimplemented bodies:\n%s", resolversSrc)
+		}
+	}
+	// the federation entity resolvers batch: one engine call per class
+	if src := read(filepath.Join(tmp, "resolvers", "entity.resolvers.go")); !strings.Contains(src,
+		"FindManyHydrantByIDs(ctx context.Context, reps []*model.HydrantByIDsInput) ([]*model.Hydrant, error)") ||
+		!strings.Contains(src, `r.Engine.Entities(ctx, "Hydrant", ids)`) {
+		t.Errorf("no batched Hydrant entity resolver:\n%s", src)
 	}
 	out := run("go", "run", ".")
 	var got struct {
@@ -102,7 +110,25 @@ func TestGenerateExtraClass(t *testing.T) {
 			map[string]any{"__typename": "Hydrant", "id": "urn:city:hydrant:test:h1"},
 			map[string]any{"__typename": "Hydrant", "id": "urn:city:hydrant:test:h2"},
 		}},
+		"_entities": []any{
+			map[string]any{"__typename": "Hydrant", "name": "H-2", "status": "FAULTY"},
+			map[string]any{"__typename": "District", "officialCode": "D1"},
+			nil,
+			nil,
+		},
 	}
+	service, _ := got.Data["_service"].(map[string]any)
+	sdl, _ := service["sdl"].(string)
+	for _, def := range []string{
+		`type Hydrant implements Node & Entity & Asset @key(fields: "id") {`,
+		`type District implements Node & Entity & Place @key(fields: "id") {`,
+		"interface Asset implements Node & Entity {",
+	} {
+		if !strings.Contains(sdl, def) {
+			t.Errorf("_service.sdl has no line %q", def)
+		}
+	}
+	delete(got.Data, "_service")
 	if diff := cmp.Diff(want, got.Data); diff != "" {
 		t.Errorf("response mismatch (-want +got):\n%s", diff)
 	}

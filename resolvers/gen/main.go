@@ -2,8 +2,9 @@
 // and a fixed order: it renders schema/ontology.graphqls and the Go model
 // types in resolvers/model from the ontology file, then runs gqlgen with a
 // plugin that writes every ontology-derived resolver body as a call into
-// the generic engine (resolvers/core). Hand-written resolvers (for
-// hand-written schema) are kept as they are.
+// the generic engine (resolvers/core), the batched Apollo Federation entity
+// resolvers included. Hand-written resolvers (for hand-written schema) are
+// kept as they are.
 //
 // It imports nothing generated, so it runs even when generated code is
 // stale or broken. Run it with `go generate ./...` (resolvers/generate.go).
@@ -71,5 +72,13 @@ func run(root, ontPath, cfgPath string) error {
 	}
 	// gqlgen logs every resolver it adds; those are expected here.
 	log.SetOutput(io.Discard)
-	return api.Generate(cfg, api.AddPlugin(&implementer{ont: o, model: cfg.Model.Package}))
+	opts := []api.Option{api.AddPlugin(&implementer{ont: o, model: cfg.Model.Package})}
+	if cfg.Federation.IsDefined() {
+		fed, err := newFederation(cfg)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, api.ReplacePlugin(fed))
+	}
+	return api.Generate(cfg, opts...)
 }

@@ -54,6 +54,9 @@ func (p *implementer) body(f *codegen.Field) string {
 		}
 		return ""
 	}
+	if f.Object.Name == entityResolverType {
+		return p.entities(f)
+	}
 	if f.Object.Name == "Subscription" {
 		for _, c := range p.ont.Classes {
 			if f.Name == n.Changed(c) {
@@ -84,4 +87,28 @@ func (p *implementer) body(f *codegen.Field) string {
 	}
 	return fmt.Sprintf("c, err := r.Engine.Relation(ctx, obj, %q, where, orderBy, first, after)\n\tif err != nil {\n\t\treturn nil, err\n\t}\n\treturn %s.New%s(c), nil",
 		f.Name, m, n.RelConnection(e))
+}
+
+// entities writes a federation entity resolver (findMany<Class>ByIDs): the
+// batch of representations of one class becomes one engine call, which
+// answers in order with nil for IDs that name no node of the class.
+func (p *implementer) entities(f *codegen.Field) string {
+	c := p.ont.Class(f.TypeReference.Definition.Name)
+	if c == nil || c.Abstract || len(f.Args) != 1 {
+		return ""
+	}
+	reps := f.Args[0].VarName
+	return fmt.Sprintf(`ids := make([]string, len(%s))
+	for i, rep := range %s {
+		ids[i] = rep.ID
+	}
+	nodes, err := r.Engine.Entities(ctx, %q, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]%s, len(nodes))
+	for i, n := range nodes {
+		out[i], _ = %s.Wrap(n).(%s)
+	}
+	return out, nil`, reps, reps, c.Name, p.typ(c), p.model, p.typ(c))
 }

@@ -9,13 +9,193 @@ import (
 	"strconv"
 )
 
+type AddressByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type AgencyByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type AlertByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type BikeShareStationByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type CameraByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type CityByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type CivicOfficeByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type ConnectorByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type DatasetByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type DatastreamByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type DeadLetterByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type DistrictByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type EmergencyByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type EnergyMeterByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type FireStationByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type HospitalByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type IncidentByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type IngestRunByIDsInput struct {
+	ID string `json:"ID"`
+}
+
 type Mutation struct {
+}
+
+type NeighbourhoodByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type ObservablePropertyByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type ObservationByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type OperatorByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type ParkByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type ParkingFacilityByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type ParkingSpotByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type PersonByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type PlannedWorkByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type PoliceStationByIDsInput struct {
+	ID string `json:"ID"`
 }
 
 type Query struct {
 }
 
+type RouteByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type SchoolByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type SensorByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type ServiceByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type ServiceRequestByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type SourceByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type StatusChangeByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type StopByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type StreetByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type StreetLightByIDsInput struct {
+	ID string `json:"ID"`
+}
+
 type Subscription struct {
+}
+
+type TrafficSignalByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type TripByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type UtilityFacilityByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type VehicleByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type VehiclePositionByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type WasteContainerByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+type WaterMeterByIDsInput struct {
+	ID string `json:"ID"`
 }
 
 // Every class of the ontology, for `where: {class: ...}` on abstract classes.

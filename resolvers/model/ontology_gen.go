@@ -5586,13 +5586,15 @@ type Source struct{ core.Base }
 // IsEntity marks Source as a Entity.
 func (*Source) IsEntity() {}
 
-func (x *Source) Name() *string          { return x.P().Str("name") }
-func (x *Source) Description() *string   { return x.P().Str("description") }
-func (x *Source) ExternalIds() []string  { return x.P().StrList("externalIds") }
-func (x *Source) SrcType() *string       { return x.P().Str("srcType") }
-func (x *Source) DeletedInSource() *bool { return x.P().Bool("deletedInSource") }
-func (x *Source) Code() *string          { return x.P().Str("code") }
-func (x *Source) Kind() *SourceKind      { return core.Enum[SourceKind](x.P().Str("kind")) }
+func (x *Source) Name() *string             { return x.P().Str("name") }
+func (x *Source) Description() *string      { return x.P().Str("description") }
+func (x *Source) ExternalIds() []string     { return x.P().StrList("externalIds") }
+func (x *Source) SrcType() *string          { return x.P().Str("srcType") }
+func (x *Source) DeletedInSource() *bool    { return x.P().Bool("deletedInSource") }
+func (x *Source) Code() *string             { return x.P().Str("code") }
+func (x *Source) Kind() *SourceKind         { return core.Enum[SourceKind](x.P().Str("kind")) }
+func (x *Source) Stale() *bool              { return x.P().Bool("stale") }
+func (x *Source) LastSuccessAt() *time.Time { return x.P().Time("lastSuccessAt") }
 
 // SourceConnection is a page of Source nodes.
 type SourceConnection struct{ core.Conn }
