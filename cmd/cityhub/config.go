@@ -67,6 +67,11 @@ type EventsConfig struct {
 	// Memory is how many recent events are kept in memory for resuming
 	// subscribers (older ones are read from the store).
 	Memory int `yaml:"memory"`
+	// NATSURL, when set, carries change events between replicas through
+	// NATS JetStream (stream CITYHUB_CHANGES); without it replicas on one
+	// store still see each other's writes by polling its change log
+	// every second.
+	NATSURL string `yaml:"nats_url"`
 }
 
 // Duration is a time.Duration written as "30s", "1m".
@@ -185,6 +190,8 @@ var envOverrides = []struct {
 	{"CITYHUB_LOG_FORMAT", "log_format", "text or json"},
 	{"CITYHUB_MAX_FIRST", "graphql.max_first", "largest page size"},
 	{"CITYHUB_REQUEST_TIMEOUT", "graphql.request_timeout", "GraphQL request timeout"},
+	{"CITYHUB_NATS_URL", "events.nats_url", "NATS JetStream URL carrying change events between replicas"},
+	{"CITYHUB_SERVICES", "services", "service list for residents' issue reports"},
 }
 
 // ApplyEnv applies CITYHUB_* environment variables.
@@ -216,6 +223,10 @@ func (c *Config) set(field, v string) error {
 		c.Neo4j.Database = v
 	case "ontology":
 		c.Ontology = v
+	case "events.nats_url":
+		c.Events.NATSURL = v
+	case "services":
+		c.Services = v
 	case "connectors":
 		c.Connectors = nil
 		for _, f := range strings.Split(v, ",") {

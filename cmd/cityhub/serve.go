@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/cityhub/cityhub/connectors"
 	"github.com/cityhub/cityhub/events"
+	"github.com/cityhub/cityhub/events/jetstream"
 	"github.com/cityhub/cityhub/residents"
 	"net"
 	"net/http"
@@ -138,7 +139,18 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		Logger: log.With("component", "events"),
 	})
 	engine.SetLive(hub)
-	writes := events.Publishing(store, hub, log.With("component", "events"))
+	var pub events.Publisher = hub
+	var bus *jetstream.Bus
+	if cfg.Events.NATSURL != "" {
+		bus, err = jetstream.Open(ctx, jetstream.Config{URL: cfg.Events.NATSURL, Hub: hub, MaxAge: time.Duration(cfg.Events.Retention),
+			Logger: log.With("component", "events-bus")})
+		if err != nil {
+			return fmt.Errorf("events.nats_url: %w", err)
+		}
+		defer bus.Close()
+		pub = bus
+	}
+	writes := events.Publishing(store, pub, log.With("component", "events"))
 
 	scfg := server.DefaultConfig()
 	scfg.RequestTimeout = time.Duration(cfg.GraphQL.RequestTimeout)
@@ -188,6 +200,25 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return hub.Run(gctx) })
+	if bus != nil {
+		g.Go(func() error { return bus.Run(gctx) })
+	}
+	g.Go(func() error {
+		// source health: a source going stale (or fresh again) is a
+		// SOURCE_STATE event for dashboards
+		t := time.NewTicker(15 * time.Second)
+		defer t.Stop()
+		for {
+			if _, err := connectors.CheckFreshness(gctx, writes, conns, time.Now()); err != nil && gctx.Err() == nil {
+				log.Warn("source health not checked", "err", err)
+			}
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	})
 	g.Go(func() error {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err

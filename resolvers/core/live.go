@@ -214,7 +214,7 @@ func (x Subscriptions) InterceptResponse(ctx context.Context, next graphql.Respo
 		return next(ctx)
 	}
 	if x.Engine != nil {
-		ctx = WithLoaders(ctx, x.Engine.NewLoaders())
+		ctx = withLazyLoaders(ctx, x.Engine.NewLoaders)
 	}
 	if resp := next(ctx); resp != nil {
 		return resp

@@ -228,8 +228,32 @@ func WithLoaders(ctx context.Context, l *Loaders) context.Context {
 }
 
 func loadersFrom(ctx context.Context) *Loaders {
-	l, _ := ctx.Value(loadersKey{}).(*Loaders)
-	return l
+	switch v := ctx.Value(loadersKey{}).(type) {
+	case *Loaders:
+		return v
+	case *lazyLoaders:
+		return v.get()
+	}
+	return nil
+}
+
+// lazyLoaders builds its loaders on first use: a subscription event whose
+// selection reads nothing from the store (op, cursor, node's own fields)
+// costs no loaders.
+type lazyLoaders struct {
+	once sync.Once
+	mk   func() *Loaders
+	l    *Loaders
+}
+
+func (z *lazyLoaders) get() *Loaders {
+	z.once.Do(func() { z.l = z.mk() })
+	return z.l
+}
+
+// withLazyLoaders gives ctx loaders built by mk when first needed.
+func withLazyLoaders(ctx context.Context, mk func() *Loaders) context.Context {
+	return context.WithValue(ctx, loadersKey{}, &lazyLoaders{mk: mk})
 }
 
 // neighbor loads the neighbour page of one parent node. parentType is the
