@@ -30,7 +30,7 @@ type liveServer struct {
 	hub    *events.Hub
 }
 
-func newLiveServer(t *testing.T, ecfg events.Config) *liveServer {
+func newLiveServer(t testing.TB, ecfg events.Config) *liveServer {
 	t.Helper()
 	cfg := sqlite.DefaultConfig()
 	cfg.Path = filepath.Join(t.TempDir(), "city.db")

@@ -1,0 +1,90 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/cityhub/cityhub/events"
+	"github.com/cityhub/cityhub/graph"
+)
+
+// BenchmarkFanOut: subs graphql-ws subscribers in this process receive
+// every street-light change; each iteration is one committed change.
+// Reports the server and client cost per delivery (ns/delivery) and
+// the time from commit to the last subscriber's receipt.
+func BenchmarkFanOut(b *testing.B) {
+	for _, subs := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
+			s := newLiveServer(b, events.Config{Buffer: 4096})
+			var got atomic.Int64
+			var wg sync.WaitGroup
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			for range subs {
+				c := dialWSB(b, s.url)
+				b, _ := json.Marshal(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": `subscription { streetLightChanged { cursor at } }`}})
+				if err := c.Write(ctx, websocket.MessageText, b); err != nil {
+					panic(err)
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						_, m, err := c.Read(ctx)
+						if err != nil {
+							return
+						}
+						if bytes.Contains(m, []byte(`"type":"next"`)) {
+							got.Add(1)
+						}
+					}
+				}()
+			}
+			time.Sleep(200 * time.Millisecond)
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := s.writes.Apply(ctx, graph.Batch{Nodes: []graph.Node{lamp(fmt.Sprintf("l%d", i), "OK")}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			want := int64(b.N * subs)
+			deadline := time.Now().Add(2 * time.Minute)
+			for got.Load() < want && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			b.StopTimer()
+			if got.Load() < want {
+				b.Fatalf("%d of %d deliveries", got.Load(), want)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(want), "ns/delivery")
+			cancel()
+			wg.Wait()
+		})
+	}
+}
+
+func dialWSB(b *testing.B, url string) *websocket.Conn {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+url[len("http"):], &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.CloseNow() })
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"connection_init"}`)); err != nil {
+		b.Fatal(err)
+	}
+	if _, m, err := c.Read(ctx); err != nil || !bytes.Contains(m, []byte("connection_ack")) {
+		b.Fatalf("init: %s %v", m, err)
+	}
+	return c
+}
