@@ -4,20 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cityhub/cityhub/connectors"
-	"github.com/cityhub/cityhub/events"
-	"github.com/cityhub/cityhub/events/jetstream"
-	"github.com/cityhub/cityhub/residents"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cityhub/cityhub/connectors"
 	"github.com/cityhub/cityhub/demo"
+	"github.com/cityhub/cityhub/events"
+	"github.com/cityhub/cityhub/events/jetstream"
+	"github.com/cityhub/cityhub/residents"
 	"github.com/cityhub/cityhub/resolvers/core"
 	"github.com/cityhub/cityhub/server"
 	"github.com/cityhub/cityhub/web"
@@ -139,17 +141,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		Logger: log.With("component", "events"),
 	})
 	engine.SetLive(hub)
-	var pub events.Publisher = hub
-	var bus *jetstream.Bus
-	if cfg.Events.NATSURL != "" {
-		bus, err = jetstream.Open(ctx, jetstream.Config{URL: cfg.Events.NATSURL, Hub: hub, MaxAge: time.Duration(cfg.Events.Retention),
-			Logger: log.With("component", "events-bus")})
-		if err != nil {
-			return fmt.Errorf("events.nats_url: %w", err)
-		}
-		defer bus.Close()
-		pub = bus
-	}
+	pub := &busSwitch{hub: hub}
 	writes := events.Publishing(store, pub, log.With("component", "events"))
 
 	scfg := server.DefaultConfig()
@@ -200,8 +192,16 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return hub.Run(gctx) })
-	if bus != nil {
-		g.Go(func() error { return bus.Run(gctx) })
+	if cfg.Events.NATSURL != "" {
+		g.Go(func() error {
+			bus := openBus(gctx, cfg, hub, log.With("component", "events-bus"))
+			if bus == nil {
+				return nil // stopped before NATS was reachable
+			}
+			defer bus.Close()
+			pub.bus.Store(bus)
+			return bus.Run(gctx)
+		})
 	}
 	g.Go(func() error {
 		// source health: a source going stale (or fresh again) is a
@@ -247,4 +247,38 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	err = g.Wait()
 	log.Info("cityhub stopped")
 	return err
+}
+
+// busSwitch publishes through the JetStream bus once it is open, and to
+// the local hub until then: a replica serves while NATS is unreachable,
+// and sees other replicas' writes through the shared change log.
+type busSwitch struct {
+	hub *events.Hub
+	bus atomic.Pointer[jetstream.Bus]
+}
+
+func (s *busSwitch) Publish(ctx context.Context, b events.Batch) error {
+	if bus := s.bus.Load(); bus != nil {
+		return bus.Publish(ctx, b)
+	}
+	return s.hub.Publish(ctx, b)
+}
+
+// openBus opens the JetStream bus, retrying every 5 s until it succeeds
+// or ctx ends (nil then).
+func openBus(ctx context.Context, cfg Config, hub *events.Hub, log *slog.Logger) *jetstream.Bus {
+	for {
+		bus, err := jetstream.Open(ctx, jetstream.Config{URL: cfg.Events.NATSURL, Hub: hub,
+			MaxAge: time.Duration(cfg.Events.Retention), Logger: log})
+		if err == nil {
+			log.Info("change events travel through NATS JetStream", "url", cfg.Events.NATSURL)
+			return bus
+		}
+		log.Warn("NATS JetStream not reachable; replicas see each other's writes through the change log meanwhile; retrying in 5s", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(5 * time.Second):
+		}
+	}
 }
