@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -430,5 +431,47 @@ func TestSourceHealthEvents(t *testing.T) {
 	got := next(t, sub, 2)
 	if got[0].Op != graph.OpCreate || got[1].Op != graph.OpSourceState || got[1].Node.Props["stale"] != true {
 		t.Errorf("source events = %s", describe(got))
+	}
+}
+
+// A subscriber that never reads costs its buffer and no more: with the
+// ring bounded too, the hub's memory does not grow with the events that
+// pass through it.
+func TestMemoryBoundedWithStalledSubscriber(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 30,000 nodes")
+	}
+	f := newFixture(t, Config{Ring: 1000, Buffer: 256})
+	stalled := subscribe(t, f.hub, Spec{Classes: []string{"StreetLight"}})
+	n := 0
+	write := func(batches int) {
+		for range batches {
+			var b graph.Batch
+			for range 100 {
+				b.Nodes = append(b.Nodes, light(fmt.Sprintf("m%06d", n), "OK", float64(n)))
+				n++
+			}
+			settle(t, f.hub, apply(t, f.pub, b)[99].Seq)
+		}
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	write(50) // 5,000 events: the ring is full, the subscriber overflowed
+	first := heap()
+	write(250) // 25,000 more
+	second := heap()
+	t.Logf("heap after 5,000 events %.1f MiB, after 30,000 %.1f MiB", float64(first)/(1<<20), float64(second)/(1<<20))
+	if second > first+4<<20 {
+		t.Errorf("heap grew from %d to %d bytes over 25,000 events", first, second)
+	}
+	if !errors.Is(stalled.Err(), ErrOverflow) {
+		t.Errorf("the stalled subscriber: %v, want an overflow", stalled.Err())
+	}
+	if got := len(f.hub.ring); got != 1000 {
+		t.Errorf("ring holds %d entries, want 1000", got)
 	}
 }

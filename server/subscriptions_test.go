@@ -28,6 +28,7 @@ type liveServer struct {
 	url    string
 	writes *events.Store
 	hub    *events.Hub
+	store  *sqlite.Store
 }
 
 func newLiveServer(t testing.TB, ecfg events.Config) *liveServer {
@@ -56,7 +57,7 @@ func newLiveServer(t testing.TB, ecfg events.Config) *liveServer {
 		cancel()
 		<-done
 	})
-	return &liveServer{url: ts.URL + "/graphql", writes: events.Publishing(store, hub, nil), hub: hub}
+	return &liveServer{url: ts.URL + "/graphql", writes: events.Publishing(store, hub, nil), hub: hub, store: store}
 }
 
 func (s *liveServer) apply(t *testing.T, nodes ...graph.Node) {
@@ -293,5 +294,30 @@ func TestSubscriptionOverflowNamesResumeCursor(t *testing.T) {
 		default:
 			t.Fatalf("unexpected %v", m)
 		}
+	}
+}
+
+// A cursor older than what the store still keeps ends the subscription
+// with CURSOR_EXPIRED, naming the oldest cursor that resumes.
+func TestSubscriptionExpiredCursor(t *testing.T) {
+	s := newLiveServer(t, events.Config{Ring: 2})
+	for i := range 4 {
+		s.apply(t, lamp(fmt.Sprintf("l%d", i), "OK"))
+	}
+	for s.hub.Last() < 4 {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := s.store.PruneChanges(t.Context(), time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	c := dialWS(t, s.url, "graphql-transport-ws")
+	c.send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
+		"query": `subscription { streetLightChanged(since: "1") { cursor } }`}})
+	m := c.read()
+	if m["type"] != "next" || !strings.Contains(payloadJSON(m), `"code":"CURSOR_EXPIRED"`) || !strings.Contains(payloadJSON(m), "cursor expired") {
+		t.Fatalf("expired cursor answered %v", m)
+	}
+	if m := c.read(); m["type"] != "complete" {
+		t.Fatalf("after the error: %v", m)
 	}
 }
