@@ -10,6 +10,7 @@
 // -groups 1 sends every change to every subscriber.
 //
 //	go run ./bench/fanout -subs 1,1000,10000 -rate 200 -duration 20s
+//	go run ./bench/fanout -store bolt://127.0.0.1:7687 -replicas 2   # through NATS JetStream
 //
 // The first run is the baseline the others are compared with (with fewer
 // subscribers than groups, each subscriber gets its own group: one
@@ -36,6 +37,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	natsserver "github.com/nats-io/nats-server/v2/server"
 )
 
 func main() {
@@ -44,7 +46,12 @@ func main() {
 	duration := flag.Duration("duration", 20*time.Second, "how long changes are written per run")
 	groups := flag.Int("groups", 100, "filter groups the subscribers are spread over (1: every subscriber gets every change)")
 	batch := flag.Int("batch", 10, "changes per push request")
+	store := flag.String("store", "sqlite", "store of the cityhub processes: sqlite, or a Neo4j URI (needed for -replicas 2)")
+	replicas := flag.Int("replicas", 1, "cityhub processes: with 2, changes are pushed to the first and subscribers listen on the second, through NATS JetStream (an in-process NATS server)")
 	flag.Parse()
+	if *replicas < 1 || *replicas > 2 || (*replicas == 2 && *store == "sqlite") {
+		fail(errors.New("-replicas is 1, or 2 with -store a Neo4j URI"))
+	}
 	var counts []int
 	for _, s := range strings.Split(*subs, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -54,13 +61,45 @@ func main() {
 		counts = append(counts, n)
 	}
 	ctx := context.Background()
-	ch, err := startCityhub(ctx)
+	var env []string
+	if *replicas == 2 {
+		ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
+			StoreDir: filepath.Join(os.TempDir(), fmt.Sprintf("cityhub-fanout-nats-%d", os.Getpid())), NoLog: true, NoSigs: true})
+		if err != nil {
+			fail(err)
+		}
+		go ns.Start()
+		if !ns.ReadyForConnections(10 * time.Second) {
+			fail(errors.New("NATS did not start"))
+		}
+		defer ns.Shutdown()
+		env = append(env, "CITYHUB_NATS_URL="+ns.ClientURL())
+	}
+	bin, dir, err := build(ctx)
 	if err != nil {
 		fail(err)
 	}
-	defer ch.stop()
-	fmt.Printf("cityhub pid %d at %s; %d changes/s for %s per run, %d per push, %d filter groups\n\n",
-		ch.cmd.Process.Pid, ch.url, *rate, *duration, *batch, *groups)
+	defer os.RemoveAll(dir)
+	if *store != "sqlite" {
+		cmd := exec.CommandContext(ctx, bin, "migrate", "--store", *store)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			fail(fmt.Errorf("migrate: %w", err))
+		}
+	}
+	var procs []*cityhub
+	for i := range *replicas {
+		c, err := startCityhub(bin, filepath.Join(dir, fmt.Sprint(i)), *store, env)
+		if err != nil {
+			fail(err)
+		}
+		defer c.stop()
+		procs = append(procs, c)
+	}
+	ch := procs[0]
+	ch.subs = procs[len(procs)-1]
+	fmt.Printf("cityhub ×%d (%s): writes to %s, subscribers on %s (pid %d); %d changes/s for %s per run, %d per push, %d filter groups\n\n",
+		*replicas, *store, ch.url, ch.subs.url, ch.subs.cmd.Process.Pid, *rate, *duration, *batch, *groups)
 	fmt.Printf("| subscribers | deliveries | missing | p50 ms | p99 ms | max ms | p99 ÷ baseline | RSS per idle subscriber |\n|---|---|---|---|---|---|---|---|\n")
 	var baseP99 float64
 	for i, n := range counts {
@@ -88,7 +127,7 @@ type cityhub struct {
 	cmd   *exec.Cmd
 	url   string
 	token string
-	dir   string
+	subs  *cityhub // where subscribers connect (itself with one replica)
 }
 
 func (c *cityhub) stop() {
@@ -100,30 +139,35 @@ func (c *cityhub) stop() {
 	case <-time.After(10 * time.Second):
 		_ = c.cmd.Process.Kill()
 	}
-	os.RemoveAll(c.dir)
 }
 
-func startCityhub(ctx context.Context) (*cityhub, error) {
-	dir, err := os.MkdirTemp("", "cityhub-fanout-")
+// build compiles cityhub into a new temporary directory.
+func build(ctx context.Context) (bin, dir string, err error) {
+	dir, err = os.MkdirTemp("", "cityhub-fanout-")
 	if err != nil {
-		return nil, err
+		return "", "", err
 	}
-	bin := filepath.Join(dir, "cityhub")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/cityhub")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		return nil, fmt.Errorf("build cityhub (run from the repository root): %w", err)
+	bin = filepath.Join(dir, "cityhub")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/cityhub")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", "", fmt.Errorf("build cityhub (run from the repository root): %w", err)
 	}
+	return bin, dir, nil
+}
+
+func startCityhub(bin, dataDir, store string, env []string) (*cityhub, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	addr := l.Addr().String()
 	l.Close()
-	c := &cityhub{url: "http://" + addr, token: "fanout-token", dir: dir}
-	c.cmd = exec.Command(bin, "serve", "--listen", addr, "--data-dir", filepath.Join(dir, "data"),
+	c := &cityhub{url: "http://" + addr, token: "fanout-token"}
+	c.subs = c
+	c.cmd = exec.Command(bin, "serve", "--listen", addr, "--data-dir", dataDir, "--store", store,
 		"--connectors", "e2e/testdata/push.yaml", "--log-level", "warn")
-	c.cmd.Env = append(os.Environ(), "CITYHUB_OPERATOR_TOKEN="+c.token)
+	c.cmd.Env = append(append(os.Environ(), "CITYHUB_OPERATOR_TOKEN="+c.token), env...)
 	c.cmd.Stderr = os.Stderr
 	if err := c.cmd.Start(); err != nil {
 		return nil, err
@@ -174,11 +218,11 @@ type subscriber struct {
 
 func run(ctx context.Context, ch *cityhub, n, groups, rate, batch int, d time.Duration, runNo int) (result, error) {
 	var r result
-	before, err := rss(ch.cmd.Process.Pid)
+	before, err := rss(ch.subs.cmd.Process.Pid)
 	if err != nil {
 		return r, err
 	}
-	ws := "ws" + strings.TrimPrefix(ch.url, "http") + "/graphql"
+	ws := "ws" + strings.TrimPrefix(ch.subs.url, "http") + "/graphql"
 	subs := make([]*subscriber, n)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -203,7 +247,7 @@ func run(ctx context.Context, ch *cityhub, n, groups, rate, batch int, d time.Du
 	default:
 	}
 	time.Sleep(2 * time.Second) // subscriptions registered, memory settled
-	after, err := rss(ch.cmd.Process.Pid)
+	after, err := rss(ch.subs.cmd.Process.Pid)
 	if err != nil {
 		return r, err
 	}
