@@ -44,9 +44,10 @@ func TestMain(m *testing.M) {
 
 // Server is a running cityhub process.
 type Server struct {
-	URL string
-	cmd *exec.Cmd
-	log *syncBuffer
+	URL      string
+	cmd      *exec.Cmd
+	log      *syncBuffer
+	stopOnce sync.Once
 }
 
 // syncBuffer is the process's output, safe to read while it writes.
@@ -92,17 +93,7 @@ func MustStart(t testing.TB, dataDir string, args ...string) *Server {
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = s.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = s.cmd.Process.Kill()
-			t.Errorf("cityhub did not stop on SIGTERM\n%s", s.log)
-		}
-	})
+	t.Cleanup(func() { s.Stop(t) })
 	deadline := time.Now().Add(8 * time.Minute)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(s.URL + "/readyz")
@@ -119,6 +110,21 @@ func MustStart(t testing.TB, dataDir string, args ...string) *Server {
 	}
 	t.Fatalf("cityhub did not become ready\n%s", s.log)
 	return nil
+}
+
+// Stop ends the server with SIGTERM and waits for it (once).
+func (s *Server) Stop(t testing.TB) {
+	s.stopOnce.Do(func() {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = s.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = s.cmd.Process.Kill()
+			t.Errorf("cityhub did not stop on SIGTERM\n%s", s.log)
+		}
+	})
 }
 
 // Response is a GraphQL response.

@@ -227,12 +227,23 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	})
 	g.Go(func() error {
 		<-gctx.Done()
+		srv.SetNotReady("shutting down") // load balancers stop sending new requests
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		return hs.Shutdown(sctx)
 	})
 	g.Go(func() error {
 		startup := len(conns) > 0 && cfg.LoadOnStart != "never"
+		if startup && cfg.LoadOnStart == "if-empty" {
+			fresh, err := neverLoaded(gctx, store, conns)
+			if err != nil {
+				return err
+			}
+			if !fresh {
+				log.Info("start-up connectors skipped: every connector has loaded this store before (load_on_start: if-empty)")
+			}
+			startup = fresh
+		}
 		if startup {
 			srv.SetNotReady("running start-up connectors")
 		}
@@ -281,4 +292,20 @@ func openBus(ctx context.Context, cfg Config, hub *events.Hub, log *slog.Logger)
 		case <-time.After(5 * time.Second):
 		}
 	}
+}
+
+// neverLoaded reports whether a configured connector has never succeeded
+// against this store: load_on_start if-empty then runs the start-up
+// connectors.
+func neverLoaded(ctx context.Context, store connectors.NodeReader, conns []*connectors.Connector) (bool, error) {
+	for _, c := range conns {
+		st, err := connectors.ReadState(ctx, store, c.Name)
+		if err != nil {
+			return false, fmt.Errorf("load_on_start: %w", err)
+		}
+		if st.LastSuccessAt.IsZero() {
+			return true, nil
+		}
+	}
+	return false, nil
 }
