@@ -127,6 +127,22 @@ func (s *Server) Stop(t testing.TB) {
 	})
 }
 
+// MustPush posts records to a connector's push endpoint with the operator
+// token and requires 200.
+func (s *Server) MustPush(t testing.TB, connector, body string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/push/"+connector, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+operatorToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("push to %s: %s", s.URL, resp.Status)
+	}
+}
+
 // Response is a GraphQL response.
 type Response struct {
 	Status int

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -51,29 +50,16 @@ func TestScaleOutThroughJetStream(t *testing.T) {
 	a := MustStart(t, t.TempDir(), args...)
 	b := MustStart(t, t.TempDir(), args...)
 	wsURL := func(s *Server) string { return "ws" + strings.TrimPrefix(s.URL, "http") + "/graphql" }
-	push := func(s *Server, body string) {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, s.URL+"/push/lighting-faults", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+operatorToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("push to %s: %s", s.URL, resp.Status)
-		}
-	}
 	const q = `subscription { streetLightChanged { op cursor id node { status } } }`
 	onA := startSubscriber(t, "graphql-ws", wsURL(a), q, 4)
 	onB := startSubscriber(t, "graphql-ws", wsURL(b), q, 4)
 	onA.ready()
 	onB.ready()
 	// real poles of the Cambridge register; one pole written through both
-	push(a, `[{"pole": "471-M39.5", "state": "fault", "lat": 42.3626, "lon": -71.0843}]`)
-	push(b, `[{"pole": "1-M1", "state": "ok", "lat": 42.3736, "lon": -71.1097}]`)
-	push(a, `[{"pole": "1-M1", "state": "fault"}]`)
-	push(b, `[{"pole": "471-M39.5", "state": "ok"}]`)
+	a.MustPush(t, "lighting-faults", `[{"pole": "471-M39.5", "state": "fault", "lat": 42.3626, "lon": -71.0843}]`)
+	b.MustPush(t, "lighting-faults", `[{"pole": "1-M1", "state": "ok", "lat": 42.3736, "lon": -71.1097}]`)
+	a.MustPush(t, "lighting-faults", `[{"pole": "1-M1", "state": "fault"}]`)
+	b.MustPush(t, "lighting-faults", `[{"pole": "471-M39.5", "state": "ok"}]`)
 	read := func(s *subscriber) []string {
 		var out []string
 		for range 4 {
@@ -128,23 +114,10 @@ func TestScaleOutNATSLate(t *testing.T) {
 	args := []string{"--store", uri, "--connectors", "e2e/testdata/push.yaml"}
 	a := MustStart(t, t.TempDir(), args...)
 	b := MustStart(t, t.TempDir(), args...)
-	push := func(s *Server, body string) {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, s.URL+"/push/lighting-faults", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+operatorToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("push to %s: %s", s.URL, resp.Status)
-		}
-	}
 	onB := startSubscriber(t, "graphql-ws", "ws"+strings.TrimPrefix(b.URL, "http")+"/graphql",
 		`subscription { streetLightChanged { op id } }`, 2)
 	onB.ready()
-	push(a, `[{"pole": "471-M39.5", "state": "fault"}]`)
+	a.MustPush(t, "lighting-faults", `[{"pole": "471-M39.5", "state": "fault"}]`)
 	if r := onB.result(); at(r, "data", "streetLightChanged", "op") != "CREATE" {
 		t.Fatalf("without NATS, B got %v", r)
 	}
@@ -156,7 +129,7 @@ func TestScaleOutNATSLate(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	push(a, `[{"pole": "471-M39.5", "state": "ok"}]`)
+	a.MustPush(t, "lighting-faults", `[{"pole": "471-M39.5", "state": "ok"}]`)
 	if r := onB.result(); at(r, "data", "streetLightChanged", "op") != "UPDATE" {
 		t.Fatalf("with NATS, B got %v", r)
 	}

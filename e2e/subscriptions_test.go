@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -113,19 +112,6 @@ func TestSubscriptionsWithNpmClients(t *testing.T) {
 	t.Setenv("CITYHUB_OPERATOR_TOKEN", operatorToken)
 	s := MustStart(t, t.TempDir(), "--connectors", "e2e/testdata/push.yaml")
 	ws := "ws" + strings.TrimPrefix(s.URL, "http") + "/graphql"
-	push := func(body string) {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, s.URL+"/push/lighting-faults", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+operatorToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("push: %s", resp.Status)
-		}
-	}
 
 	faults := startSubscriber(t, "graphql-ws", ws,
 		`subscription { streetLightChanged(where: {status: {eq: FAULTY}}) { op cursor node { id name status } } }`, 1)
@@ -134,7 +120,7 @@ func TestSubscriptionsWithNpmClients(t *testing.T) {
 	faults.ready()
 	every.ready()
 	// real poles of the Cambridge street-light register
-	push(`[{"pole": "471-M39.5", "state": "fault", "watts": 100, "lat": 42.3626, "lon": -71.0843},
+	s.MustPush(t, "lighting-faults", `[{"pole": "471-M39.5", "state": "fault", "watts": 100, "lat": 42.3626, "lon": -71.0843},
 	       {"pole": "1-M1", "state": "ok", "lat": 42.3736, "lon": -71.1097}]`)
 
 	got := faults.result()
@@ -157,7 +143,7 @@ func TestSubscriptionsWithNpmClients(t *testing.T) {
 	}
 
 	// while no one listens, the fault is repaired and another pole fails
-	push(`[{"pole": "471-M39.5", "state": "ok"}, {"pole": "1-M1", "state": "fault"}]`)
+	s.MustPush(t, "lighting-faults", `[{"pole": "471-M39.5", "state": "ok"}, {"pole": "1-M1", "state": "fault"}]`)
 	// the graphql-ws client reconnects with since: it gets the failure it missed
 	again := startSubscriber(t, "graphql-ws", ws,
 		`subscription { streetLightChanged(where: {status: {eq: FAULTY}}, since: "`+cursor+`") { op changed node { name status } } }`, 1)
