@@ -27,6 +27,7 @@ import (
 	"github.com/cityhub/cityhub/resolvers"
 	"github.com/cityhub/cityhub/resolvers/core"
 	"github.com/cityhub/cityhub/resolvers/generated"
+	"github.com/cityhub/cityhub/server/socket"
 )
 
 // Config sets the HTTP surface's limits.
@@ -55,6 +56,9 @@ type Config struct {
 	Metrics http.Handler
 	// Desk serves residents' issue reports (nil: not enabled).
 	Desk *residents.Desk
+	// SubscriptionBuffer bounds the responses queued for one websocket
+	// subscription of a client that does not keep up (default 256).
+	SubscriptionBuffer int
 }
 
 // DefaultConfig returns the defaults.
@@ -74,6 +78,7 @@ type Server struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 	ping   Pinger
+	ws     *socket.Transport
 	// ready is nil while the server is ready, else the reason it is not.
 	notReady atomic.Pointer[string]
 }
@@ -84,7 +89,8 @@ func New(cfg Config, engine *core.Engine, ping Pinger, explorer http.Handler, lo
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, engine: engine, log: log, mux: http.NewServeMux(), ping: ping}
-	gql := GraphQL(cfg, engine, log)
+	s.ws = websockets(cfg, log)
+	gql := GraphQL(cfg, engine, s.ws, log)
 	s.mux.Handle("/graphql", s.limit(s.authenticate(gql)))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
@@ -99,6 +105,14 @@ func New(cfg Config, engine *core.Engine, ping Pinger, explorer http.Handler, lo
 	}
 	return s
 }
+
+// Close closes the websockets (1001, going away); the HTTP server's
+// Shutdown does not see them.
+func (s *Server) Close() { s.ws.Close() }
+
+// WebsocketStats counts open websockets, their subscriptions and the
+// executions serving them.
+func (s *Server) WebsocketStats() socket.Stats { return s.ws.Stats() }
 
 // SetNotReady marks the server not ready with a reason ("" marks it ready).
 func (s *Server) SetNotReady(reason string) {
@@ -236,9 +250,10 @@ func (s *Server) limit(next http.Handler) http.Handler {
 }
 
 // GraphQL builds the gqlgen handler over the generated schema: GET and
-// POST transports, a parsed-query cache, per-operation dataloaders, the
-// error presenter and panic recovery.
-func GraphQL(cfg Config, engine *core.Engine, log *slog.Logger) *handler.Server {
+// POST transports, Server-Sent Events, websockets (ws), a parsed-query
+// cache, per-operation dataloaders, the error presenter and panic
+// recovery.
+func GraphQL(cfg Config, engine *core.Engine, ws *socket.Transport, log *slog.Logger) *handler.Server {
 	es := generated.NewExecutableSchema(generated.Config{
 		Resolvers:  &resolvers.Resolver{Engine: engine, Admin: cfg.Admin, Desk: cfg.Desk},
 		Directives: generated.DirectiveRoot{Access: core.Access},
@@ -251,12 +266,7 @@ func GraphQL(cfg Config, engine *core.Engine, log *slog.Logger) *handler.Server 
 	h.AddTransport(transport.POST{})
 	// graphql-transport-ws (graphql-ws) and the legacy graphql-ws protocol
 	// of subscriptions-transport-ws, negotiated by subprotocol
-	h.AddTransport(transport.Websocket{
-		Implementation:        checkedWebsocket{},
-		KeepAlivePingInterval: 15 * time.Second,
-		InitTimeout:           10 * time.Second,
-		InitFunc:              wsInit(cfg.OperatorToken),
-	})
+	h.AddTransport(ws)
 	h.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if cfg.Introspection {
 		h.Use(extension.Introspection{})
@@ -271,6 +281,19 @@ func GraphQL(cfg Config, engine *core.Engine, log *slog.Logger) *handler.Server 
 	return h
 }
 
+// websockets is the websocket transport: connection_init may carry the
+// operator token, and subscriptions share an execution per role.
+func websockets(cfg Config, log *slog.Logger) *socket.Transport {
+	return socket.New(socket.Config{
+		InitFunc:  wsInit(cfg.OperatorToken),
+		ShareKey:  func(ctx context.Context) string { return string(core.RoleFrom(ctx)) },
+		KeepAlive: 15 * time.Second,
+		ReadLimit: cfg.MaxBodyBytes,
+		Buffer:    cfg.SubscriptionBuffer,
+		Log:       log,
+	})
+}
+
 // streaming reports requests that open a subscription stream (a websocket
 // or Server-Sent Events): the request timeout does not apply to them.
 func streaming(r *http.Request) bool {
@@ -281,8 +304,8 @@ func streaming(r *http.Request) bool {
 // Authorization ("Bearer <operator token>"), for clients (browsers) that
 // cannot set headers on the upgrade request. A wrong token refuses the
 // connection; none leaves the role the upgrade request had.
-func wsInit(operatorToken string) transport.WebsocketInitFunc {
-	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+func wsInit(operatorToken string) func(context.Context, transport.InitPayload) (context.Context, error) {
+	return func(ctx context.Context, p transport.InitPayload) (context.Context, error) {
 		auth := p.Authorization()
 		if auth == "" {
 			if v, ok := p["Authorization"].(string); ok {
@@ -290,12 +313,12 @@ func wsInit(operatorToken string) transport.WebsocketInitFunc {
 			}
 		}
 		if auth == "" {
-			return ctx, nil, nil
+			return ctx, nil
 		}
 		tok, ok := strings.CutPrefix(auth, "Bearer ")
 		if !ok || operatorToken == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(operatorToken)) != 1 {
-			return ctx, nil, errors.New("invalid bearer token")
+			return ctx, errors.New("invalid bearer token")
 		}
-		return core.WithRole(ctx, core.RoleOperator), nil, nil
+		return core.WithRole(ctx, core.RoleOperator), nil
 	}
 }

@@ -20,11 +20,13 @@ import (
 	"github.com/cityhub/cityhub/graph/sqlite"
 	"github.com/cityhub/cityhub/ontology"
 	"github.com/cityhub/cityhub/resolvers/core"
+	"github.com/cityhub/cityhub/server/socket"
 )
 
 // liveServer is a server with subscriptions over a fresh store; writes
 // go through the publishing store.
 type liveServer struct {
+	srv    *Server
 	url    string
 	writes *events.Store
 	hub    *events.Hub
@@ -32,6 +34,13 @@ type liveServer struct {
 }
 
 func newLiveServer(t testing.TB, ecfg events.Config) *liveServer {
+	t.Helper()
+	scfg := DefaultConfig()
+	scfg.RequestTimeout = 2 * time.Second // must not cut streams
+	return newLiveServerConfig(t, ecfg, scfg)
+}
+
+func newLiveServerConfig(t testing.TB, ecfg events.Config, scfg Config) *liveServer {
 	t.Helper()
 	cfg := sqlite.DefaultConfig()
 	cfg.Path = filepath.Join(t.TempDir(), "city.db")
@@ -48,16 +57,15 @@ func newLiveServer(t testing.TB, ecfg events.Config) *liveServer {
 	<-hub.Ready()
 	engine := core.NewEngine(store, ontology.Default(), core.DefaultConfig(), nil)
 	engine.SetLive(hub)
-	scfg := DefaultConfig()
-	scfg.RequestTimeout = 2 * time.Second // must not cut streams
-	ts := httptest.NewServer(New(scfg, engine, store, nil, nil))
+	srv := New(scfg, engine, store, nil, nil)
+	ts := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		ts.CloseClientConnections()
 		ts.Close()
 		cancel()
 		<-done
 	})
-	return &liveServer{url: ts.URL + "/graphql", writes: events.Publishing(store, hub, nil), hub: hub, store: store}
+	return &liveServer{srv: srv, url: ts.URL + "/graphql", writes: events.Publishing(store, hub, nil), hub: hub, store: store}
 }
 
 func (s *liveServer) apply(t *testing.T, nodes ...graph.Node) {
@@ -79,6 +87,12 @@ type wsClient struct {
 
 func dialWS(t *testing.T, url, protocol string) *wsClient {
 	t.Helper()
+	return dialWSInit(t, url, protocol, nil)
+}
+
+// dialWSInit connects with a connection_init payload.
+func dialWSInit(t *testing.T, url, protocol string, init map[string]any) *wsClient {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	conn, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(url, "http"), &websocket.DialOptions{Subprotocols: []string{protocol}})
@@ -90,7 +104,11 @@ func dialWS(t *testing.T, url, protocol string) *wsClient {
 	}
 	t.Cleanup(func() { conn.CloseNow() })
 	c := &wsClient{t: t, conn: conn}
-	c.send(map[string]any{"type": "connection_init"})
+	msg := map[string]any{"type": "connection_init"}
+	if init != nil {
+		msg["payload"] = init
+	}
+	c.send(msg)
 	if m := c.read(); m["type"] != "connection_ack" {
 		t.Fatalf("after connection_init: %v", m)
 	}
@@ -320,4 +338,68 @@ func TestSubscriptionExpiredCursor(t *testing.T) {
 	if m := c.read(); m["type"] != "complete" {
 		t.Fatalf("after the error: %v", m)
 	}
+}
+
+// Clients with the same subscription and role share one execution: each
+// event is resolved once and every client receives the same response.
+// Another role, or a since cursor, gets an execution of its own; one
+// client leaving does not end the others'.
+func TestSubscriptionsShareOneExecution(t *testing.T) {
+	scfg := DefaultConfig()
+	scfg.OperatorToken = "op-token"
+	s := newLiveServerConfig(t, events.Config{}, scfg)
+	const q = `subscription { personChanged { op cursor node { id pseudonym } } }`
+	subscribe := func(c *wsClient, query string) {
+		c.send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": query}})
+	}
+	a, b := dialWS(t, s.url, "graphql-transport-ws"), dialWS(t, s.url, "graphql-ws")
+	op := dialWSInit(t, s.url, "graphql-transport-ws", map[string]any{"Authorization": "Bearer op-token"})
+	subscribe(a, q)
+	b.send(map[string]any{"id": "1", "type": "start", "payload": map[string]any{"query": q}})
+	subscribe(op, q)
+	wait := func(want socket.Stats) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); s.srv.WebsocketStats() != want; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("websocket stats %+v, want %+v", s.srv.WebsocketStats(), want)
+			}
+		}
+	}
+	wait(socket.Stats{Connections: 3, Subscriptions: 3, Executions: 2})
+	s.apply(t, graph.Node{ID: "p1", Class: "Person", Props: map[string]any{"pseudonym": "h1"}})
+	var public []string
+	for _, c := range []*wsClient{a, b} {
+		m := c.read()
+		public = append(public, payloadJSON(m))
+		if p := payloadJSON(m); !strings.Contains(p, `"node":{"id":"p1","pseudonym":null}`) || !strings.Contains(p, `"code":"FORBIDDEN"`) {
+			t.Fatalf("public client got %v", m)
+		}
+	}
+	if public[0] != public[1] {
+		t.Fatalf("the clients of one execution got\n%s\n%s", public[0], public[1])
+	}
+	if m := op.read(); payloadJSON(m) != norm(`{"data":{"personChanged":{"op":"CREATE","cursor":"1","node":{"id":"p1","pseudonym":"h1"}}}}`) {
+		t.Fatalf("operator got %v", m)
+	}
+	// a resuming client replays from its cursor: not shared
+	r := dialWS(t, s.url, "graphql-transport-ws")
+	subscribe(r, `subscription { personChanged(since: "0") { op cursor node { id pseudonym } } }`)
+	if m := r.read(); !strings.Contains(payloadJSON(m), `"cursor":"1"`) {
+		t.Fatalf("resumed client got %v", m)
+	}
+	wait(socket.Stats{Connections: 4, Subscriptions: 4, Executions: 2})
+	// a leaves; b goes on
+	a.send(map[string]any{"id": "1", "type": "complete"})
+	wait(socket.Stats{Connections: 4, Subscriptions: 3, Executions: 2})
+	s.apply(t, graph.Node{ID: "p2", Class: "Person", Props: map[string]any{"pseudonym": "h2"}})
+	if m := b.read(); m["type"] != "data" || !strings.Contains(payloadJSON(m), `"id":"p2"`) {
+		t.Fatalf("after a left, b got %v", m)
+	}
+	// the last client of an execution leaving ends it
+	b.conn.CloseNow()
+	wait(socket.Stats{Connections: 3, Subscriptions: 2, Executions: 1})
+	// a new client of the same operation starts a new execution
+	a2 := dialWS(t, s.url, "graphql-transport-ws")
+	subscribe(a2, q)
+	wait(socket.Stats{Connections: 4, Subscriptions: 3, Executions: 2})
 }

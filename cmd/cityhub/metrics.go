@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cityhub/cityhub/connectors"
+	"github.com/cityhub/cityhub/server/socket"
 )
 
 // runMetrics exports connector runs in the Prometheus text format on
@@ -88,4 +89,18 @@ func (m *runMetrics) finished(st connectors.RunStats, err error) {
 
 func (m *runMetrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// websockets exports the open websockets, their subscriptions and the
+// executions serving them (subscriptions with the same operation share
+// one), read from stats at every scrape.
+func (m *runMetrics) websockets(stats func() socket.Stats) {
+	gauge := func(name, help string, v func(socket.Stats) int) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return float64(v(stats())) })
+	}
+	m.reg.MustRegister(
+		gauge("cityhub_websocket_connections", "Open GraphQL websockets.", func(s socket.Stats) int { return s.Connections }),
+		gauge("cityhub_websocket_subscriptions", "Operations open on GraphQL websockets.", func(s socket.Stats) int { return s.Subscriptions }),
+		gauge("cityhub_websocket_executions", "Subscription executions serving them (one per distinct operation, variables and role).", func(s socket.Stats) int { return s.Executions }),
+	)
 }

@@ -149,6 +149,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	scfg.MaxBodyBytes = cfg.GraphQL.MaxBodyBytes
 	scfg.Introspection = cfg.GraphQL.Introspection
 	scfg.GraphiQL = cfg.GraphQL.GraphiQL
+	scfg.SubscriptionBuffer = cfg.Events.Buffer
 	conns, err := loadConnectors(cfg, ont)
 	if err != nil {
 		return err
@@ -180,6 +181,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	wc := web.DefaultConfig()
 	wc.DefaultQuery = demo.CrossDomainQuery
 	srv := server.New(scfg, engine, store, web.Handler(wc), log)
+	metrics.websockets(srv.WebsocketStats)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -230,6 +232,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		srv.SetNotReady("shutting down") // load balancers stop sending new requests
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		defer srv.Close() // websockets: clients reconnect to another replica
 		return hs.Shutdown(sctx)
 	})
 	g.Go(func() error {

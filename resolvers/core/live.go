@@ -134,6 +134,9 @@ func (e *Engine) subscribe(ctx context.Context, classes []*ontology.Class, where
 	if ends := subscriptionEndsFrom(ctx); ends != nil {
 		ends.add(sub)
 	}
+	if f := feedFrom(ctx); f != nil {
+		return f.take(sub, since != nil), nil
+	}
 	return sub.C(), nil
 }
 
