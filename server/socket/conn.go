@@ -20,17 +20,25 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
-// frame is one server message queued for a connection: head, then the
-// payload (shared between the clients of an execution), then tail.
+// frame is one server message queued for a connection: its websocket
+// header, then head, payload (shared between the clients of an
+// execution) and tail.
 type frame struct {
+	hdr                 [10]byte
+	hn                  uint8 // bytes of hdr used (0: head holds a whole control frame)
 	head, payload, tail []byte
 	op                  *op  // the subscription it counts against (nil: none)
 	last                bool // close the connection once it is written
 }
 
-func rawFrame(msg []byte) frame {
-	return frame{head: appendHeader(make([]byte, 0, 2+len(msg)), ws.OpText, len(msg)), payload: msg}
+// textFrame is a text message of head, payload and tail.
+func textFrame(head, payload, tail []byte) frame {
+	f := frame{head: head, payload: payload, tail: tail}
+	f.hn = uint8(len(appendHeader(f.hdr[:0], ws.OpText, len(head)+len(payload)+len(tail))))
+	return f
 }
+
+func rawFrame(msg []byte) frame { return textFrame(nil, msg, nil) }
 
 // conn is one websocket.
 type conn struct {
@@ -46,8 +54,9 @@ type conn struct {
 
 	wmu     sync.Mutex // guards the write queue
 	queue   []frame
-	writing bool // a writer goroutine is running
-	closing bool // a close frame is queued: nothing more is
+	spare   []frame // an emptied queue, kept while short
+	writing bool    // a writer goroutine is running
+	closing bool    // a close frame is queued: nothing more is
 
 	omu sync.Mutex // guards ops
 	ops map[string]*op
@@ -171,9 +180,7 @@ func (c *conn) init(payload json.RawMessage) bool {
 // subscribe registers operation id and starts it in its own goroutine, so
 // that the reader stays shallow and free for the next message.
 func (c *conn) subscribe(id string, payload json.RawMessage) bool {
-	idJSON, _ := json.Marshal(id)
-	o := &op{c: c, id: id, idJSON: idJSON}
-	o.ctx, o.cancel = context.WithCancel(c.ctx)
+	o := newOp(c, id)
 	c.omu.Lock()
 	if c.ops[id] != nil {
 		c.omu.Unlock()
@@ -205,6 +212,9 @@ func (c *conn) enqueue(f frame, o *op) bool {
 	if f.last {
 		c.closing = true
 	}
+	if c.queue == nil {
+		c.queue, c.spare = c.spare, nil
+	}
 	c.queue = append(c.queue, f)
 	if !c.writing {
 		c.writing = true
@@ -235,17 +245,26 @@ func (c *conn) write() {
 		}
 		c.wmu.Unlock()
 		bufs = bufs[:0]
-		for _, f := range q {
-			bufs = append(bufs, f.head)
-			if len(f.payload) > 0 {
-				bufs = append(bufs, f.payload)
+		for i := range q {
+			f := &q[i]
+			if f.hn > 0 {
+				bufs = append(bufs, f.hdr[:f.hn])
 			}
-			if len(f.tail) > 0 {
-				bufs = append(bufs, f.tail)
+			for _, b := range [][]byte{f.head, f.payload, f.tail} {
+				if len(b) > 0 {
+					bufs = append(bufs, b)
+				}
 			}
 		}
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.t.cfg.WriteTimeout))
-		if _, err := bufs.WriteTo(c.nc); err != nil || last {
+		_, err := bufs.WriteTo(c.nc)
+		clear(q)
+		if cap(q) <= 8 {
+			c.wmu.Lock()
+			c.spare = q[:0]
+			c.wmu.Unlock()
+		}
+		if err != nil || last {
 			if err != nil && !errors.Is(err, net.ErrClosed) {
 				c.t.cfg.Log.Debug("websocket write failed", "err", err)
 			}
@@ -293,6 +312,7 @@ type op struct {
 	c      *conn
 	id     string
 	idJSON []byte
+	next   []byte // envelope of its responses, up to the payload
 	ctx    context.Context
 	cancel context.CancelFunc
 	queued int // responses queued, under c.wmu
@@ -301,6 +321,13 @@ type op struct {
 	g          *group
 	ended      bool
 	lastCursor string // cursor of the last response queued
+}
+
+func newOp(c *conn, id string) *op {
+	idJSON, _ := json.Marshal(id)
+	o := &op{c: c, id: id, idJSON: idJSON, next: envelope(nil, idJSON, c.proto.next, true)}
+	o.ctx, o.cancel = context.WithCancel(c.ctx)
+	return o
 }
 
 // run executes the operation: a query or mutation once, a subscription by
@@ -347,20 +374,11 @@ func (o *op) run(payload json.RawMessage, start time.Time) {
 // the operation.
 func (o *op) fail(errs gqlerror.List) {
 	b, _ := json.Marshal(errs)
-	o.c.enqueue(frame{head: o.head(o.c.proto.err, len(b)), payload: b, tail: closeBrace}, nil)
+	o.c.enqueue(textFrame(envelope(nil, o.idJSON, o.c.proto.err, true), b, closeBrace), nil)
 	o.end(false)
 }
 
 var closeBrace = []byte("}")
-
-// head renders the frame header and envelope of one of o's messages with
-// a payload of n bytes.
-func (o *op) head(typ string, n int) []byte {
-	env := envelope(make([]byte, 0, 64), o.idJSON, typ, true)
-	size := len(env) + n + 1
-	h := appendHeader(make([]byte, 0, 10+len(env)), ws.OpText, size)
-	return append(h, env...)
-}
 
 // respond queues one response of o (rendered once per execution: payload
 // is shared). A response past o's buffer ends o with the cursor to resume
@@ -383,7 +401,7 @@ func (o *op) send(payload []byte, cursor string) {
 		o.mu.Unlock()
 		return
 	}
-	if !o.c.enqueue(frame{head: o.head(o.c.proto.next, len(payload)), payload: payload, tail: closeBrace}, o) {
+	if !o.c.enqueue(textFrame(o.next, payload, closeBrace), o) {
 		o.mu.Unlock()
 		o.overflow()
 		return
@@ -406,7 +424,7 @@ func (o *op) overflow() {
 	o.mu.Unlock()
 	err := endError(cursor, o.c.t.cfg.Buffer)
 	b, _ := json.Marshal(graphql.Response{Errors: gqlerror.List{err}})
-	o.c.enqueue(frame{head: o.head(o.c.proto.next, len(b)), payload: b, tail: closeBrace}, nil)
+	o.c.enqueue(textFrame(o.next, b, closeBrace), nil)
 	o.end(true)
 }
 

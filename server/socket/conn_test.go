@@ -46,8 +46,7 @@ func readMessage(t *testing.T, nc net.Conn) map[string]any {
 // the connection's other subscription goes on.
 func TestSlowClientOverflow(t *testing.T) {
 	c, client := pipeConn(t, Config{Buffer: 3})
-	slow := &op{c: c, id: "slow", idJSON: []byte(`"slow"`)}
-	slow.ctx, slow.cancel = context.WithCancel(c.ctx)
+	slow := newOp(c, "slow")
 	c.ops["slow"] = slow
 	const sent = 20
 	for i := 1; i <= sent; i++ {
@@ -90,8 +89,7 @@ func TestSlowClientOverflow(t *testing.T) {
 		t.Fatalf("%d operations left", left)
 	}
 	// the connection is still usable
-	other := &op{c: c, id: "2", idJSON: []byte(`"2"`)}
-	other.ctx, other.cancel = context.WithCancel(c.ctx)
+	other := newOp(c, "2")
 	other.send([]byte(`{"data":{"n":1}}`), "1")
 	if m := readMessage(t, client); m["id"] != "2" || m["type"] != "next" {
 		t.Fatalf("other subscription: %v", m)
@@ -102,8 +100,7 @@ func TestSlowClientOverflow(t *testing.T) {
 // order.
 func TestQueuedFramesLeaveInOrder(t *testing.T) {
 	c, client := pipeConn(t, Config{Buffer: 1000})
-	o := &op{c: c, id: "1", idJSON: []byte(`"1"`)}
-	o.ctx, o.cancel = context.WithCancel(c.ctx)
+	o := newOp(c, "1")
 	for i := range 500 {
 		o.send([]byte(fmt.Sprintf(`{"data":{"n":%d}}`, i)), strconv.Itoa(i))
 	}
