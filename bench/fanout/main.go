@@ -262,12 +262,15 @@ func run(ctx context.Context, ch *cityhub, n, groups, rate, batch int, d time.Du
 		go s.read(readCtx)
 	}
 	// write: rate changes per second, batch per push, rotating over groups;
-	// a push that falls behind its schedule is followed at once by the
-	// next, so the rate holds whenever cityhub can take it
+	// pushes leave on schedule, up to 4 at a time (as several agencies'
+	// systems would push), so the rate holds whenever cityhub can take it
 	perGroup := make([]int, groups)
 	every := time.Second * time.Duration(batch) / time.Duration(rate)
 	start := time.Now()
 	seq := 0
+	inFlight := make(chan struct{}, 4)
+	pushErr := make(chan error, 1)
+	var pushes sync.WaitGroup
 	for i := 0; ; i++ {
 		due := start.Add(time.Duration(i) * every)
 		if due.After(start.Add(d)) {
@@ -281,12 +284,27 @@ func run(ctx context.Context, ch *cityhub, n, groups, rate, batch int, d time.Du
 			recs = append(recs, map[string]any{"pole": fmt.Sprintf("g%d-r%d-%d", g, runNo, seq), "state": "ok"})
 			seq++
 		}
-		if err := push(ch, recs); err != nil {
-			stopReading()
-			return r, err
-		}
+		inFlight <- struct{}{}
+		pushes.Add(1)
+		go func() {
+			defer pushes.Done()
+			defer func() { <-inFlight }()
+			if err := push(ch, recs); err != nil {
+				select {
+				case pushErr <- err:
+				default:
+				}
+			}
+		}()
 	}
+	pushes.Wait()
 	r.rate = float64(seq) / time.Since(start).Seconds()
+	select {
+	case err := <-pushErr:
+		stopReading()
+		return r, err
+	default:
+	}
 	// wait for the last deliveries
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {

@@ -51,6 +51,7 @@ type conn struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	acked   atomic.Bool
+	slot    int // keep-alive turn
 
 	wmu     sync.Mutex // guards the write queue
 	queue   []frame

@@ -20,8 +20,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -41,8 +43,9 @@ type Config struct {
 	ShareKey func(ctx context.Context) string
 	// InitTimeout bounds the wait for connection_init (default 10 s).
 	InitTimeout time.Duration
-	// KeepAlive is the interval of the legacy protocol's "ka" messages
-	// (default 15 s).
+	// KeepAlive is the interval of keep-alives on an idle connection: the
+	// legacy protocol's "ka" messages, websocket pings for
+	// graphql-transport-ws (default 15 s).
 	KeepAlive time.Duration
 	// ReadLimit bounds one client message (default 1 MiB).
 	ReadLimit int64
@@ -84,6 +87,7 @@ type Transport struct {
 	groups map[string]*group
 	conns  map[*conn]struct{}
 	kaOnce sync.Once
+	seq    atomic.Uint64 // connections opened
 	closed bool
 	stop   chan struct{}
 }
@@ -125,6 +129,10 @@ func (t *Transport) Supports(r *http.Request) bool {
 // connection to its own goroutine (the request's goroutine, with the
 // HTTP server's stack under it, ends).
 func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	if err := sameOrigin(r); err != nil {
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
 	var proto *protocol
 	up := ws.HTTPUpgrader{
 		Timeout: t.cfg.WriteTimeout,
@@ -146,7 +154,8 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	if proto == nil {
 		proto = protocols[protoLegacy]
 	}
-	c := &conn{t: t, nc: nc, proto: proto, exec: exec, headers: r.Header, ops: map[string]*op{}}
+	c := &conn{t: t, nc: nc, proto: proto, exec: exec, headers: r.Header, ops: map[string]*op{},
+		slot: int(t.seq.Add(1) % keepAliveSlots)}
 	c.in = nc
 	if n := rw.Reader.Buffered(); n > 0 {
 		// the client wrote before it read the handshake answer
@@ -165,9 +174,7 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	}
 	t.conns[c] = struct{}{}
 	t.mu.Unlock()
-	if proto.legacy {
-		t.kaOnce.Do(func() { go t.keepAlive() })
-	}
+	t.kaOnce.Do(func() { go t.keepAlive() })
 	go c.serve()
 }
 
@@ -190,32 +197,44 @@ func (t *Transport) Close() {
 	}
 }
 
-// keepAlive sends the legacy protocol's "ka" to its connections.
+// keepAlive keeps idle connections alive through proxies: the legacy
+// protocol's "ka" message, a websocket ping for graphql-transport-ws
+// (clients answer it themselves). The connections are pinged in
+// keepAliveSlots turns over the interval, not all at once.
 func (t *Transport) keepAlive() {
-	tick := time.NewTicker(t.cfg.KeepAlive)
+	tick := time.NewTicker(t.cfg.KeepAlive / keepAliveSlots)
 	defer tick.Stop()
 	ka := rawFrame(envelope(nil, nil, "ka", false))
-	for {
+	ping := frame{head: controlFrame(ws.OpPing, nil)}
+	var due []*conn
+	for slot := 0; ; slot = (slot + 1) % keepAliveSlots {
 		select {
 		case <-t.stop:
 			return
 		case <-tick.C:
 		}
 		t.mu.Lock()
-		var legacy []*conn
 		for c := range t.conns {
-			if c.proto.legacy {
-				legacy = append(legacy, c)
+			if c.slot == slot {
+				due = append(due, c)
 			}
 		}
 		t.mu.Unlock()
-		for _, c := range legacy {
-			if c.acked.Load() {
+		for _, c := range due {
+			switch {
+			case !c.acked.Load():
+			case c.proto.legacy:
 				c.enqueue(ka, nil)
+			default:
+				c.enqueue(ping, nil)
 			}
 		}
+		clear(due)
+		due = due[:0]
 	}
 }
+
+const keepAliveSlots = 16
 
 func (t *Transport) forget(c *conn) {
 	t.mu.Lock()
@@ -234,6 +253,24 @@ func (t *Transport) shareKey(ctx context.Context, rc *graphql.OperationContext) 
 		return ""
 	}
 	return fmt.Sprintf("%q %q %q %s", t.cfg.ShareKey(ctx), rc.RawQuery, rc.OperationName, vars)
+}
+
+// sameOrigin refuses a websocket opened by a page of another site: a
+// browser always sends Origin, and it must name the host the request was
+// sent to (other clients send none).
+func sameOrigin(r *http.Request) error {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("websocket Origin %q is not a URL with a host", o)
+	}
+	if !strings.EqualFold(u.Host, r.Host) {
+		return fmt.Errorf("websocket Origin %q is not this server (%s)", o, r.Host)
+	}
+	return nil
 }
 
 // prefixReader reads pre, then r.

@@ -3,6 +3,8 @@ package socket
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +13,8 @@ import (
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
 )
 
 // serve runs the transport alone (no executor: these tests never reach an
@@ -147,5 +151,56 @@ func TestCloseGoesAway(t *testing.T) {
 	late := dial(t, url, protoTransportWS)
 	if _, code, _ := exchange(t, late); code != websocket.StatusGoingAway {
 		t.Fatalf("a connection after Close: %d", code)
+	}
+}
+
+// Idle connections get keep-alives: a websocket ping on
+// graphql-transport-ws, "ka" on the legacy protocol.
+func TestKeepAlive(t *testing.T) {
+	_, url := serve(t, Config{KeepAlive: 160 * time.Millisecond})
+	for _, tt := range []struct {
+		proto string
+		want  func(ws.Frame) bool
+	}{
+		{protoTransportWS, func(f ws.Frame) bool { return f.Header.OpCode == ws.OpPing }},
+		{protoLegacy, func(f ws.Frame) bool { return f.Header.OpCode == ws.OpText && string(f.Payload) == `{"type":"ka"}` }},
+	} {
+		d := ws.Dialer{Protocols: []string{tt.proto}}
+		nc, br, _, err := d.Dial(t.Context(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		var r io.Reader = nc
+		if br != nil {
+			r = br
+		}
+		if err := wsutil.WriteClientText(nc, []byte(`{"type":"connection_init"}`)); err != nil {
+			t.Fatal(err)
+		}
+		_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var seen []string
+		for n := 0; n < 2; {
+			f, err := ws.ReadFrame(r)
+			if err != nil {
+				t.Fatalf("%s: after %v: %v", tt.proto, seen, err)
+			}
+			seen = append(seen, fmt.Sprintf("%d %s", f.Header.OpCode, f.Payload))
+			if tt.want(f) {
+				n++
+			}
+		}
+	}
+}
+
+// A browser page of another site cannot open a websocket.
+func TestOrigin(t *testing.T) {
+	_, url := serve(t, Config{})
+	host := strings.TrimPrefix(url, "ws://")
+	for origin, want := range map[string]int{"http://" + host: http.StatusSwitchingProtocols, "http://elsewhere.example": http.StatusForbidden, "null": http.StatusForbidden} {
+		_, resp, err := websocket.Dial(t.Context(), url, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {origin}}})
+		if resp == nil || resp.StatusCode != want {
+			t.Errorf("Origin %s: %v %v, want %d", origin, resp, err, want)
+		}
 	}
 }
