@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -254,20 +255,27 @@ func BenchmarkMQTTBurst(b *testing.B) {
 			s, closeStore := be.open(b)
 			applyAll(b, s, bs)
 			closeStore()
+			var r rates
+			commits := 0
+			// the Go process's CPU (and, on request, the servers') during
+			// each timed side
+			cpuStream, cpuApply := newCPUProbe(), newCPUProbe()
 			timer := func(on bool) {
 				if on {
+					cpuStream.on()
 					b.StartTimer()
 				} else {
 					b.StopTimer()
+					cpuStream.off()
 				}
 			}
-			var r rates
-			commits := 0
 			for b.Loop() {
 				b.StopTimer()
 				apply := func() {
 					s, closeStore := be.open(b)
-					r.apply += applyAll(b, s, bs)
+					cpuApply.on()
+					pprof.Do(b.Context(), pprof.Labels("phase", "apply"), func(context.Context) { r.apply += applyAll(b, s, bs) })
+					cpuApply.off()
 					closeStore()
 				}
 				// the side measured second finds the store warmer or
@@ -278,7 +286,9 @@ func BenchmarkMQTTBurst(b *testing.B) {
 				}
 				c := m.queued(b)
 				s, closeStore := be.open(b)
-				d, n := m.stream(b, c, s, timer)
+				var d time.Duration
+				var n int
+				pprof.Do(b.Context(), pprof.Labels("phase", "stream"), func(context.Context) { d, n = m.stream(b, c, s, timer) })
 				r.run += d
 				commits += n
 				closeStore()
@@ -290,6 +300,8 @@ func BenchmarkMQTTBurst(b *testing.B) {
 			}
 			r.report(b, burst, "msgs/s")
 			b.ReportMetric(float64(burst*r.n)/float64(commits), "msgs/commit")
+			cpuStream.report(b, "stream-", burst*r.n)
+			cpuApply.report(b, "apply-", burst*r.n)
 		})
 	}
 }

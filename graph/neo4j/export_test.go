@@ -206,3 +206,10 @@ func RoundTripEvents(ch []graph.Change) ([]graph.Change, error) {
 	}
 	return out, nil
 }
+
+// EdgeLookup returns the subquery of Apply's read that looks up the
+// stored edges of $ekeys.
+func EdgeLookup(s *Store) string { return s.edgeLookup() }
+
+// SetEdgeLookupHints turns the edge lookup's index hints of s on or off.
+func SetEdgeLookupHints(s *Store, on bool) { s.noEdgeHints = !on }

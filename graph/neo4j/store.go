@@ -23,6 +23,9 @@ type Store struct {
 	log *slog.Logger
 	now func() time.Time
 	drv neo4jdrv.DriverWithContext
+	// noEdgeHints drops the edge lookup's index hints (set only by tests
+	// that compare the lookup with and without them)
+	noEdgeHints bool
 }
 
 var (
