@@ -92,8 +92,10 @@ type Hub struct {
 	ring    []*entry
 	head    int // index of the oldest entry in ring once full
 	byClass map[string]map[*Sub]struct{}
-	all     map[*Sub]struct{}
-	closed  bool
+	// byKey holds the keyed subscriptions: class → field → value
+	byKey  map[string]map[string]map[string]map[*Sub]struct{}
+	all    map[*Sub]struct{}
+	closed bool
 
 	// owned by Run
 	pending map[uint64]graph.Change
@@ -111,6 +113,7 @@ func NewHub(nodes NodeReader, clog graph.ChangeLog, cfg Config) *Hub {
 		ready:   make(chan struct{}),
 		horizon: 1,
 		byClass: map[string]map[*Sub]struct{}{},
+		byKey:   map[string]map[string]map[string]map[*Sub]struct{}{},
 		all:     map[*Sub]struct{}{},
 		pending: map[uint64]graph.Change{},
 		deleted: map[string]*graph.Node{},
@@ -384,17 +387,32 @@ func (h *Hub) publish(es []*entry) {
 			h.head = (h.head + 1) % len(h.ring)
 		}
 		h.last = e.ch.Seq
-		for s := range h.byClass[e.ch.Class] {
-			s.offer(e)
+		n := e.node
+		if n == nil {
+			n = e.prev // a deletion is judged on the state before
 		}
+		h.offerClass(e, e.ch.Class, n)
 		if e.ch.Edge != nil && e.otherClass != "" && e.otherClass != e.ch.Class {
-			for s := range h.byClass[e.otherClass] {
-				s.offer(e)
-			}
+			h.offerClass(e, e.otherClass, e.other)
 		}
 		for s := range h.all {
 			s.offer(e)
 		}
+	}
+}
+
+// offerClass offers e to the subscriptions of class: the unkeyed ones,
+// and the keyed ones whose key n holds. Called with h.mu held.
+func (h *Hub) offerClass(e *entry, class string, n *graph.Node) {
+	for s := range h.byClass[class] {
+		s.offer(e)
+	}
+	for field, values := range h.byKey[class] {
+		graph.KeyValues(n, field, func(v string) {
+			for s := range values[v] {
+				s.offer(e)
+			}
+		})
 	}
 }
 
@@ -464,6 +482,17 @@ type Spec struct {
 	Coalesce time.Duration
 	// Buffer overrides the hub's buffer size.
 	Buffer int
+	// Key, when set, says that Match passes only nodes holding one of
+	// Key.Values in Key.Field (graph.Matcher.Key): the hub then finds the
+	// subscription by the node's value instead of testing every change
+	// of its classes against it.
+	Key *Key
+}
+
+// Key is an equality every node a subscription's filter passes satisfies.
+type Key struct {
+	Field  string
+	Values []string
 }
 
 // Subscribe starts a subscription; it ends when ctx does. An expired
@@ -474,6 +503,9 @@ func (h *Hub) Subscribe(ctx context.Context, spec Spec) (*Sub, error) {
 		buf = h.cfg.Buffer
 	}
 	s := &Sub{h: h, match: spec.Match, buffer: buf, out: make(chan *Event, buf), quit: make(chan struct{})}
+	if spec.Key != nil && spec.Match != nil {
+		s.key = spec.Key
+	}
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	if len(spec.Classes) > 0 {
 		s.classes = map[string]bool{}
@@ -533,12 +565,33 @@ func (h *Hub) register(s *Sub) {
 		return
 	}
 	for c := range s.classes {
-		m := h.byClass[c]
-		if m == nil {
-			m = map[*Sub]struct{}{}
-			h.byClass[c] = m
+		if s.key == nil {
+			m := h.byClass[c]
+			if m == nil {
+				m = map[*Sub]struct{}{}
+				h.byClass[c] = m
+			}
+			m[s] = struct{}{}
+			continue
 		}
-		m[s] = struct{}{}
+		fields := h.byKey[c]
+		if fields == nil {
+			fields = map[string]map[string]map[*Sub]struct{}{}
+			h.byKey[c] = fields
+		}
+		values := fields[s.key.Field]
+		if values == nil {
+			values = map[string]map[*Sub]struct{}{}
+			fields[s.key.Field] = values
+		}
+		for _, v := range s.key.Values {
+			m := values[v]
+			if m == nil {
+				m = map[*Sub]struct{}{}
+				values[v] = m
+			}
+			m[s] = struct{}{}
+		}
 	}
 }
 
@@ -551,9 +604,26 @@ func (h *Hub) unregister(s *Sub) {
 func (h *Hub) unregisterLocked(s *Sub) {
 	delete(h.all, s)
 	for c := range s.classes {
-		delete(h.byClass[c], s)
-		if len(h.byClass[c]) == 0 {
-			delete(h.byClass, c)
+		if s.key == nil {
+			delete(h.byClass[c], s)
+			if len(h.byClass[c]) == 0 {
+				delete(h.byClass, c)
+			}
+			continue
+		}
+		fields := h.byKey[c]
+		values := fields[s.key.Field]
+		for _, v := range s.key.Values {
+			delete(values[v], s)
+			if len(values[v]) == 0 {
+				delete(values, v)
+			}
+		}
+		if len(values) == 0 {
+			delete(fields, s.key.Field)
+		}
+		if len(fields) == 0 {
+			delete(h.byKey, c)
 		}
 	}
 }
@@ -563,6 +633,8 @@ type Sub struct {
 	h       *Hub
 	classes map[string]bool
 	match   func(*graph.Node) bool
+	key     *Key   // set: registered by its key's values
+	offered uint64 // sequence of the last entry offered, under h.mu
 	buffer  int
 	out     chan *Event   // the bounded buffer
 	quit    chan struct{} // closed when the subscription ends
@@ -618,8 +690,14 @@ func (s *Sub) wants(class string, n, prev *graph.Node) bool {
 	return n != nil && s.match(n)
 }
 
-// offer is called by the hub, in sequence order, with h.mu held.
+// offer is called by the hub, in sequence order, with h.mu held; a
+// subscription reached twice for one entry (both ends of an edge, two
+// values of a list) takes it once.
 func (s *Sub) offer(e *entry) {
+	if e.ch.Seq == s.offered {
+		return
+	}
+	s.offered = e.ch.Seq
 	ev := s.eventFor(e)
 	if ev == nil {
 		return

@@ -8,6 +8,7 @@ package resolvers
 import (
 	"context"
 
+	"github.com/cityhub/cityhub/events"
 	"github.com/cityhub/cityhub/graph"
 	"github.com/cityhub/cityhub/residents"
 	"github.com/cityhub/cityhub/resolvers/generated"
@@ -114,7 +115,7 @@ func (r *subscriptionResolver) IssueStatusChanged(ctx context.Context, trackingI
 		return nil, err
 	}
 	id := st.RequestID
-	sub, err := r.Engine.Watch(ctx, "ServiceRequest", func(n *graph.Node) bool { return n.ID == id })
+	sub, err := r.Engine.Watch(ctx, "ServiceRequest", &events.Key{Field: graph.FieldID, Values: []string{id}}, func(n *graph.Node) bool { return n.ID == id })
 	if err != nil {
 		return nil, err
 	}

@@ -88,3 +88,62 @@ func dialWSB(b *testing.B, url string) *websocket.Conn {
 	}
 	return c
 }
+
+// BenchmarkFanOutDistinct: subs graphql-ws subscribers, each with a filter
+// of its own (nothing is shared), and each committed change matches one
+// of them. Reports the time per change: what an idle subscription costs
+// every change that is not for it.
+func BenchmarkFanOutDistinct(b *testing.B) {
+	for _, subs := range []int{1, 1000, 4000} {
+		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
+			s := newLiveServer(b, events.Config{Buffer: 4096})
+			var got atomic.Int64
+			var wg sync.WaitGroup
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			for i := range subs {
+				c := dialWSB(b, s.url)
+				q := fmt.Sprintf(`subscription { streetLightChanged(where: {name: {eq: "Lamp l%d"}}) { cursor at } }`, i)
+				b, _ := json.Marshal(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": q}})
+				if err := c.Write(ctx, websocket.MessageText, b); err != nil {
+					panic(err)
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						_, m, err := c.Read(ctx)
+						if err != nil {
+							return
+						}
+						if bytes.Contains(m, []byte(`"type":"next"`)) {
+							got.Add(1)
+						}
+					}
+				}()
+			}
+			for s.srv.WebsocketStats().Executions < subs {
+				time.Sleep(10 * time.Millisecond)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				n := lamp(fmt.Sprintf("l%d", i%subs), "OK")
+				n.Props["powerRatingW"] = float64(i) // a change each time
+				if _, err := s.writes.Apply(ctx, graph.Batch{Nodes: []graph.Node{n}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			want := int64(b.N)
+			deadline := time.Now().Add(2 * time.Minute)
+			for got.Load() < want && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			b.StopTimer()
+			if got.Load() < want {
+				b.Fatalf("%d of %d deliveries", got.Load(), want)
+			}
+			cancel()
+			wg.Wait()
+		})
+	}
+}

@@ -5,9 +5,10 @@
 // pushes street-light changes at a fixed rate and measures, for every
 // event each subscriber receives, the time from the commit (the event's
 // `at`) to its receipt, and whether every subscriber got every event it
-// should. Subscribers are spread over -groups filter groups (a
-// poleNumber prefix each), so each change goes to N/groups subscribers;
-// -groups 1 sends every change to every subscriber.
+// should. Subscribers are spread over -groups filter groups (64 street
+// lights each, or with -filter prefix a poleNumber prefix each), so each
+// change goes to N/groups subscribers; -groups 1 sends every change to
+// every subscriber.
 //
 //	go run ./bench/fanout -subs 1,1000,10000 -rate 200 -duration 20s
 //	go run ./bench/fanout -store bolt://127.0.0.1:7687 -replicas 2   # through NATS JetStream
@@ -47,8 +48,12 @@ func main() {
 	groups := flag.Int("groups", 100, "filter groups the subscribers are spread over (1: every subscriber gets every change)")
 	batch := flag.Int("batch", 10, "changes per push request")
 	store := flag.String("store", "sqlite", "store of the cityhub processes: sqlite, or a Neo4j URI (needed for -replicas 2)")
+	filter := flag.String("filter", "eq", "how subscribers pick their group's changes: eq (each group is 64 street lights whose states flip; poleNumber in those, which the hub finds by value) or prefix (each change a new street light; poleNumber startsWith, which the hub tests against every change)")
 	replicas := flag.Int("replicas", 1, "cityhub processes: with 2, changes are pushed to the first and subscribers listen on the second, through NATS JetStream (an in-process NATS server)")
 	flag.Parse()
+	if *filter != "eq" && *filter != "prefix" {
+		fail(errors.New("-filter is eq or prefix"))
+	}
 	if *replicas < 1 || *replicas > 2 || (*replicas == 2 && *store == "sqlite") {
 		fail(errors.New("-replicas is 1, or 2 with -store a Neo4j URI"))
 	}
@@ -102,12 +107,15 @@ func main() {
 		*replicas, *store, ch.url, ch.subs.url, ch.subs.cmd.Process.Pid, *rate, *duration, *batch, *groups)
 	fmt.Printf("| subscribers | changes/s written | deliveries | missing | p50 ms | p99 ms | max ms | p99 ÷ baseline | RSS per idle subscriber |\n|---|---|---|---|---|---|---|---|---|\n")
 	var baseP99 float64
+	// run numbers name the street lights: new ones in a store kept from
+	// an earlier benchmark
+	runBase := int(time.Now().Unix()%1_000_000) * 100
 	for i, n := range counts {
 		g := *groups
 		if n < g {
 			g = n // a lone subscriber (the baseline) gets every change
 		}
-		r, err := run(ctx, ch, n, g, *rate, *batch, *duration, i)
+		r, err := run(ctx, ch, n, g, *rate, *batch, *duration, runBase+i, *filter == "prefix")
 		if err != nil {
 			fail(err)
 		}
@@ -205,6 +213,9 @@ func rss(pid int) (float64, error) {
 	return 0, errors.New("no VmRSS")
 }
 
+// groupLights is the number of street lights of a group with -filter eq.
+const groupLights = 64
+
 type result struct {
 	delivered, missing int
 	p50, p99, max      float64
@@ -221,7 +232,7 @@ type subscriber struct {
 	lat   []float64 // ms
 }
 
-func run(ctx context.Context, ch *cityhub, n, groups, rate, batch int, d time.Duration, runNo int) (result, error) {
+func run(ctx context.Context, ch *cityhub, n, groups, rate, batch int, d time.Duration, runNo int, prefix bool) (result, error) {
 	var r result
 	before, err := rss(ch.subs.cmd.Process.Pid)
 	if err != nil {
@@ -240,7 +251,7 @@ func run(ctx context.Context, ch *cityhub, n, groups, rate, batch int, d time.Du
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := s.open(ctx, ws, runNo); err != nil {
+			if err := s.open(ctx, ws, runNo, prefix); err != nil {
 				errs <- err
 			}
 		}()
@@ -281,7 +292,18 @@ func run(ctx context.Context, ch *cityhub, n, groups, rate, batch int, d time.Du
 		for range batch {
 			g := seq % groups
 			perGroup[g]++
-			recs = append(recs, map[string]any{"pole": fmt.Sprintf("g%d-r%d-%d", g, runNo, seq), "state": "ok"})
+			if prefix {
+				recs = append(recs, map[string]any{"pole": fmt.Sprintf("g%d-r%d-%d", g, runNo, seq), "state": "ok"})
+			} else {
+				// the group's lights take turns and flip: every record is a
+				// change, and one light's changes are pushes apart
+				k := perGroup[g] - 1
+				state := "ok"
+				if (k/groupLights)%2 == 1 {
+					state = "fault"
+				}
+				recs = append(recs, map[string]any{"pole": fmt.Sprintf("g%d-r%d-%d", g, runNo, k%groupLights), "state": state})
+			}
 			seq++
 		}
 		inFlight <- struct{}{}
@@ -342,7 +364,7 @@ func run(ctx context.Context, ch *cityhub, n, groups, rate, batch int, d time.Du
 	return r, nil
 }
 
-func (s *subscriber) open(ctx context.Context, url string, runNo int) error {
+func (s *subscriber) open(ctx context.Context, url string, runNo int, prefix bool) error {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	c, _, err := websocket.Dial(dctx, url, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
@@ -357,7 +379,14 @@ func (s *subscriber) open(ctx context.Context, url string, runNo int) error {
 	if _, b, err := c.Read(dctx); err != nil || !bytes.Contains(b, []byte("connection_ack")) {
 		return fmt.Errorf("connection_init: %s %v", b, err)
 	}
-	q := fmt.Sprintf(`subscription { streetLightChanged(where: {poleNumber: {startsWith: "g%d-r%d-"}}) { cursor at } }`, s.group, runNo)
+	poles := make([]string, groupLights)
+	for k := range poles {
+		poles[k] = fmt.Sprintf("%q", fmt.Sprintf("g%d-r%d-%d", s.group, runNo, k))
+	}
+	q := fmt.Sprintf(`subscription { streetLightChanged(where: {poleNumber: {in: [%s]}}) { cursor at } }`, strings.Join(poles, ", "))
+	if prefix {
+		q = fmt.Sprintf(`subscription { streetLightChanged(where: {poleNumber: {startsWith: "g%d-r%d-"}}) { cursor at } }`, s.group, runNo)
+	}
 	return writeJSON(dctx, c, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": q}})
 }
 

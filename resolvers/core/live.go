@@ -108,6 +108,9 @@ func (e *Engine) subscribe(ctx context.Context, classes []*ontology.Class, where
 			}
 		}
 		spec.Match = func(n *graph.Node) bool { return m.Match(n, areas) }
+		if field, values, ok := m.Key(); ok {
+			spec.Key = &events.Key{Field: field, Values: values}
+		}
 	}
 	if since != nil {
 		seq, err := events.ParseCursor(*since)
@@ -242,10 +245,11 @@ func (x Subscriptions) InterceptResponse(ctx context.Context, next graphql.Respo
 
 // Watch subscribes to the changes of the nodes of one class that match,
 // for resolvers that turn events into something else (a request's status
-// by tracking ID). The subscription ends with ctx.
-func (e *Engine) Watch(ctx context.Context, class string, match func(*graph.Node) bool) (*events.Sub, error) {
+// by tracking ID). key, when not nil, is an equality every node match
+// passes satisfies (events.Spec.Key). The subscription ends with ctx.
+func (e *Engine) Watch(ctx context.Context, class string, key *events.Key, match func(*graph.Node) bool) (*events.Sub, error) {
 	if e.live == nil {
 		return nil, fmt.Errorf("%w: subscriptions are not enabled on this server", graph.ErrNotFound)
 	}
-	return e.live.Subscribe(ctx, events.Spec{Classes: []string{class}, Match: match})
+	return e.live.Subscribe(ctx, events.Spec{Classes: []string{class}, Match: match, Key: key})
 }

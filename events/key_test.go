@@ -1,0 +1,67 @@
+package events
+
+import (
+	"testing"
+	"time"
+
+	"github.com/cityhub/cityhub/graph"
+)
+
+// Keyed subscriptions (found by their filter's equality, not tested
+// against every change) receive what unkeyed ones with the same filter
+// receive: creations, updates, deletions judged on the state before, and
+// edge events through either end; an edge between two nodes of the
+// subscribed classes arrives once.
+func TestKeyedSubscriptionsReceiveWhatTheFilterPasses(t *testing.T) {
+	f := newFixture(t, Config{})
+	isL1 := func(n *graph.Node) bool { return n.ID == "l1" }
+	keyed := subscribe(t, f.hub, Spec{Classes: []string{"StreetLight"}, Match: isL1, Key: &Key{Field: graph.FieldID, Values: []string{"l1"}}})
+	plain := subscribe(t, f.hub, Spec{Classes: []string{"StreetLight"}, Match: isL1})
+	broken := subscribe(t, f.hub, Spec{Classes: []string{"StreetLight"}, Match: faulty, Key: &Key{Field: "status", Values: []string{"FAULTY", "UNKNOWN"}}})
+	plainBroken := subscribe(t, f.hub, Spec{Classes: []string{"StreetLight"}, Match: faulty})
+	h1 := func(n *graph.Node) bool { return n.ID == "h1" || n.ID == "l1" }
+	both := subscribe(t, f.hub, Spec{Classes: []string{"StreetLight", "Neighbourhood"}, Match: h1, Key: &Key{Field: graph.FieldID, Values: []string{"h1", "l1"}}})
+
+	apply(t, f.pub, graph.Batch{Nodes: []graph.Node{light("l1", "OK", 100), light("l2", "FAULTY", 60), hood("h1")}})
+	apply(t, f.pub, graph.Batch{Edges: []graph.Edge{{From: "l1", Rel: "LOCATED_IN", To: "h1"}}})
+	apply(t, f.pub, graph.Batch{Nodes: []graph.Node{light("l1", "FAULTY", 100), light("l2", "OK", 60)}})
+	apply(t, f.pub, graph.Batch{DeleteNodes: []string{"l1"}})
+
+	want := "[1:CREATE:l1 4:EDGE_ADD:l1(LOCATED_IN→h1) 5:UPDATE:l1 7:EDGE_REMOVE:l1(LOCATED_IN→h1) 8:DELETE:l1]"
+	if d := describe(next(t, plain, 5)); d != want {
+		t.Fatalf("unkeyed: %s, want %s", d, want)
+	}
+	if d := describe(next(t, keyed, 5)); d != want {
+		t.Errorf("keyed on id: %s, want %s", d, want)
+	}
+	wantBroken := "[2:CREATE:l2 5:UPDATE:l1 7:EDGE_REMOVE:l1(LOCATED_IN→h1) 8:DELETE:l1]"
+	if d := describe(next(t, plainBroken, 4)); d != wantBroken {
+		t.Fatalf("unkeyed on status: %s, want %s", d, wantBroken)
+	}
+	if d := describe(next(t, broken, 4)); d != wantBroken {
+		t.Errorf("keyed on status: %s, want %s", d, wantBroken)
+	}
+	if d := describe(next(t, both, 6)); d != "[1:CREATE:l1 3:CREATE:h1 4:EDGE_ADD:l1(LOCATED_IN→h1) 5:UPDATE:l1 7:EDGE_REMOVE:l1(LOCATED_IN→h1) 8:DELETE:l1]" {
+		t.Errorf("keyed on both ends: %s", d)
+	}
+	for _, s := range []*Sub{keyed, plain, broken, plainBroken, both} {
+		quiet(t, s)
+	}
+	// ended keyed subscriptions leave the index
+	for _, s := range []*Sub{keyed, broken, both} {
+		s.Close()
+	}
+	deadline := 100
+	for ; deadline > 0; deadline-- {
+		f.hub.mu.Lock()
+		n := len(f.hub.byKey)
+		f.hub.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if deadline == 0 {
+		t.Errorf("index after the keyed subscriptions ended: %v", f.hub.byKey)
+	}
+}
