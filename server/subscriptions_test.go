@@ -403,3 +403,23 @@ func TestSubscriptionsShareOneExecution(t *testing.T) {
 	subscribe(a2, q)
 	wait(socket.Stats{Connections: 4, Subscriptions: 3, Executions: 2})
 }
+
+// A second subscribe with an id in use closes the socket with 4409.
+func TestSubscriptionDuplicateID(t *testing.T) {
+	s := newLiveServer(t, events.Config{})
+	c := dialWS(t, s.url, "graphql-transport-ws")
+	c.send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": faultyLights}})
+	c.send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": faultyLights}})
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	for {
+		_, b, err := c.conn.Read(ctx)
+		if err != nil {
+			if code := websocket.CloseStatus(err); code != 4409 {
+				t.Fatalf("closed with %v (%d), want 4409", err, code)
+			}
+			return
+		}
+		t.Fatalf("unexpected %s", b)
+	}
+}
