@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -93,7 +94,9 @@ type Hub struct {
 	head    int // index of the oldest entry in ring once full
 	byClass map[string]map[*Sub]struct{}
 	// byKey holds the keyed subscriptions: class → field → value
-	byKey  map[string]map[string]map[string]map[*Sub]struct{}
+	byKey map[string]map[string]map[string]map[*Sub]struct{}
+	// byCell holds the regional subscriptions: class → cell
+	byCell map[string]map[cell]map[*Sub]struct{}
 	all    map[*Sub]struct{}
 	closed bool
 
@@ -114,6 +117,7 @@ func NewHub(nodes NodeReader, clog graph.ChangeLog, cfg Config) *Hub {
 		horizon: 1,
 		byClass: map[string]map[*Sub]struct{}{},
 		byKey:   map[string]map[string]map[string]map[*Sub]struct{}{},
+		byCell:  map[string]map[cell]map[*Sub]struct{}{},
 		all:     map[*Sub]struct{}{},
 		pending: map[uint64]graph.Change{},
 		deleted: map[string]*graph.Node{},
@@ -414,6 +418,41 @@ func (h *Hub) offerClass(e *entry, class string, n *graph.Node) {
 			}
 		})
 	}
+	if cells := h.byCell[class]; cells != nil && n != nil && n.Geometry != nil {
+		for s := range cells[cellOf(n.Geometry.Point)] {
+			s.offer(e)
+		}
+	}
+}
+
+// cell is a square of the grid regional subscriptions are indexed on.
+type cell struct{ lat, lon int32 }
+
+// cellDeg is the grid's step (about 5.5 km of latitude); a region over
+// more than maxCells cells is not indexed.
+const (
+	cellDeg  = 0.05
+	maxCells = 1024
+)
+
+func cellOf(p graph.Point) cell {
+	return cell{int32(math.Floor(p.Lat / cellDeg)), int32(math.Floor(p.Lon / cellDeg))}
+}
+
+// cellsOf lists the cells a box covers, nil when there are too many.
+func cellsOf(b graph.BBox) []cell {
+	lo, hi := cellOf(graph.Point{Lat: b.MinLat, Lon: b.MinLon}), cellOf(graph.Point{Lat: b.MaxLat, Lon: b.MaxLon})
+	n := (int64(hi.lat) - int64(lo.lat) + 1) * (int64(hi.lon) - int64(lo.lon) + 1)
+	if n <= 0 || n > maxCells {
+		return nil
+	}
+	out := make([]cell, 0, n)
+	for la := lo.lat; la <= hi.lat; la++ {
+		for lo2 := lo.lon; lo2 <= hi.lon; lo2++ {
+			out = append(out, cell{la, lo2})
+		}
+	}
+	return out
 }
 
 // ringFrom returns the ring's entries with sequence in (after, upTo], or
@@ -487,6 +526,10 @@ type Spec struct {
 	// subscription by the node's value instead of testing every change
 	// of its classes against it.
 	Key *Key
+	// Region, when set (and Key is not), says that Match passes only
+	// nodes whose point lies in the box (graph.Matcher.Region): the hub
+	// finds the subscription by the cell of the node's point.
+	Region *graph.BBox
 }
 
 // Key is an equality every node a subscription's filter passes satisfies.
@@ -505,6 +548,8 @@ func (h *Hub) Subscribe(ctx context.Context, spec Spec) (*Sub, error) {
 	s := &Sub{h: h, match: spec.Match, buffer: buf, out: make(chan *Event, buf), quit: make(chan struct{})}
 	if spec.Key != nil && spec.Match != nil {
 		s.key = spec.Key
+	} else if spec.Region != nil && spec.Match != nil {
+		s.cells = cellsOf(*spec.Region)
 	}
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	if len(spec.Classes) > 0 {
@@ -565,6 +610,22 @@ func (h *Hub) register(s *Sub) {
 		return
 	}
 	for c := range s.classes {
+		if s.cells != nil {
+			cells := h.byCell[c]
+			if cells == nil {
+				cells = map[cell]map[*Sub]struct{}{}
+				h.byCell[c] = cells
+			}
+			for _, k := range s.cells {
+				m := cells[k]
+				if m == nil {
+					m = map[*Sub]struct{}{}
+					cells[k] = m
+				}
+				m[s] = struct{}{}
+			}
+			continue
+		}
 		if s.key == nil {
 			m := h.byClass[c]
 			if m == nil {
@@ -604,6 +665,19 @@ func (h *Hub) unregister(s *Sub) {
 func (h *Hub) unregisterLocked(s *Sub) {
 	delete(h.all, s)
 	for c := range s.classes {
+		if s.cells != nil {
+			cells := h.byCell[c]
+			for _, k := range s.cells {
+				delete(cells[k], s)
+				if len(cells[k]) == 0 {
+					delete(cells, k)
+				}
+			}
+			if len(cells) == 0 {
+				delete(h.byCell, c)
+			}
+			continue
+		}
 		if s.key == nil {
 			delete(h.byClass[c], s)
 			if len(h.byClass[c]) == 0 {
@@ -634,6 +708,7 @@ type Sub struct {
 	classes map[string]bool
 	match   func(*graph.Node) bool
 	key     *Key   // set: registered by its key's values
+	cells   []cell // set: registered by the cells of its region
 	offered uint64 // sequence of the last entry offered, under h.mu
 	buffer  int
 	out     chan *Event   // the bounded buffer

@@ -65,3 +65,39 @@ func TestKeyedSubscriptionsReceiveWhatTheFilterPasses(t *testing.T) {
 		t.Errorf("index after the keyed subscriptions ended: %v", f.hub.byKey)
 	}
 }
+
+// Regional subscriptions (found by the cell of a node's point) receive
+// what unindexed ones with the same filter receive, across cell borders,
+// for moves in and out of the region and for deletions.
+func TestRegionalSubscriptionsReceiveWhatTheFilterPasses(t *testing.T) {
+	f := newFixture(t, Config{})
+	// a box straddling cell borders (cells are 0.05°)
+	box := graph.BBox{MinLat: 42.34, MinLon: -71.12, MaxLat: 42.41, MaxLon: -71.04}
+	inBox := func(n *graph.Node) bool { return n.Geometry != nil && box.Contains(n.Geometry.Point) }
+	regional := subscribe(t, f.hub, Spec{Classes: []string{"StreetLight"}, Match: inBox, Region: &box})
+	plain := subscribe(t, f.hub, Spec{Classes: []string{"StreetLight"}, Match: inBox})
+	at := func(id string, lat, lon float64) graph.Node {
+		n := light(id, "OK", 1)
+		n.Geometry = graph.PointGeometry(lat, lon)
+		return n
+	}
+	apply(t, f.pub, graph.Batch{Nodes: []graph.Node{
+		at("a", 42.345, -71.115), at("b", 42.405, -71.045), at("c", 42.36, -71.2), at("d", 42.399, -71.0501),
+	}})
+	apply(t, f.pub, graph.Batch{Nodes: []graph.Node{at("c", 42.36, -71.06), at("a", 42.2, -71.115)}}) // c moves in, a out
+	apply(t, f.pub, graph.Batch{DeleteNodes: []string{"b"}})
+	want := "[1:CREATE:a 2:CREATE:b 4:CREATE:d 5:UPDATE:c 7:DELETE:b]"
+	if d := describe(next(t, plain, 5)); d != want {
+		t.Fatalf("unindexed: %s, want %s", d, want)
+	}
+	if d := describe(next(t, regional, 5)); d != want {
+		t.Errorf("regional: %s, want %s", d, want)
+	}
+	quiet(t, regional)
+	f.hub.mu.Lock()
+	cells := len(f.hub.byCell["StreetLight"])
+	f.hub.mu.Unlock()
+	if cells != 3*3 {
+		t.Errorf("the region is indexed in %d cells, want 9", cells)
+	}
+}

@@ -1,5 +1,7 @@
 package graph
 
+import "math"
+
 // Key returns a field and values such that every node the filter matches
 // holds one of the values in that field: an eq or in on id or on a
 // string property (a list property holding one of them), alone or in a
@@ -61,4 +63,48 @@ func KeyValues(n *Node, field string, f func(string)) {
 			}
 		}
 	}
+}
+
+// Region returns a box every node the filter matches lies in: a near,
+// within or withinArea (its area's box, read from areas) alone or in a
+// top-level and, the smallest when there are several. A subscriber index
+// can then find geographic filters by the cell of a changed node's point.
+// ok is false when there is none, or the box would cross a pole or the
+// antimeridian.
+func (m *Matcher) Region(areas AreaSource) (box BBox, ok bool) {
+	consider := func(b BBox) {
+		if b.MinLat < -90 || b.MaxLat > 90 || b.MinLon < -180 || b.MaxLon > 180 || b.MinLat > b.MaxLat || b.MinLon > b.MaxLon {
+			return
+		}
+		if !ok || (b.MaxLat-b.MinLat)*(b.MaxLon-b.MinLon) < (box.MaxLat-box.MinLat)*(box.MaxLon-box.MinLon) {
+			box, ok = b, true
+		}
+	}
+	var walk func(p pred)
+	walk = func(p pred) {
+		switch p := p.(type) {
+		case nearPred:
+			cos := math.Cos((math.Abs(p.lat) + p.maxDLat) * math.Pi / 180)
+			if cos <= 0.01 {
+				return // near a pole
+			}
+			dLon := p.maxDLat / cos * 1.01 // a little more than the widest point
+			consider(BBox{MinLat: p.lat - p.maxDLat, MaxLat: p.lat + p.maxDLat, MinLon: p.lon - dLon, MaxLon: p.lon + dLon})
+		case withinPred:
+			consider(p.box)
+		case areaPred:
+			if areas == nil {
+				return
+			}
+			if s := areas.Area(p.id); s != nil {
+				consider(BBox{MinLat: s.MinLat, MinLon: s.MinLon, MaxLat: s.MaxLat, MaxLon: s.MaxLon})
+			}
+		case andPred:
+			for _, x := range p {
+				walk(x)
+			}
+		}
+	}
+	walk(m.root)
+	return box, ok
 }

@@ -1,6 +1,8 @@
 package graph_test
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -69,5 +71,54 @@ func TestKeyValuesAgreeWithMatch(t *testing.T) {
 	graph.KeyValues(&graph.Node{ID: "x", Props: map[string]any{"tags": []any{"a", 1.0, "b"}}}, "tags", func(v string) { got = append(got, v) })
 	if !slices.Equal(got, []string{"a", "b"}) {
 		t.Errorf("list values %v", got)
+	}
+}
+
+// A node a regional filter matches lies in the filter's region: random
+// points around near, within and withinArea filters, at the equator, in
+// Cambridge and close to a pole.
+func TestRegionHoldsEveryMatch(t *testing.T) {
+	areas := graph.AreaMap{"sq": graph.AreaShape(squareArea("sq", 42, -71, 0.01, 0.0005))}
+	filters := []graph.Filter{
+		graph.Near{Center: graph.Point{Lat: 42.37, Lon: -71.11}, Meters: 500},
+		graph.Near{Center: graph.Point{Lat: 0, Lon: 179.99}, Meters: 200},
+		graph.Near{Center: graph.Point{Lat: 70, Lon: 20}, Meters: 20_000},
+		graph.Within{Box: graph.BBox{MinLat: 42.3, MinLon: -71.2, MaxLat: 42.4, MaxLon: -71.0}},
+		graph.WithinArea{AreaID: "sq"},
+		graph.And{cmpf("name", graph.OpStartsWith, "L"), graph.Near{Center: graph.Point{Lat: 42, Lon: -71}, Meters: 3000}},
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for _, f := range filters {
+		m := mustCompile(t, "StreetLight", f)
+		box, ok := m.Region(areas)
+		if !ok {
+			t.Fatalf("%s: no region", graph.KeyOf(f))
+		}
+		matched := 0
+		for i := range 20_000 {
+			// points within a few radii of the box
+			lat := box.MinLat + (box.MaxLat-box.MinLat)*(rnd.Float64()*3-1)
+			lon := box.MinLon + (box.MaxLon-box.MinLon)*(rnd.Float64()*3-1)
+			n := located(light(fmt.Sprint(i), "name", "Lamp"), lat, lon)
+			if m.Match(n, areas) {
+				matched++
+				if !box.Contains(n.Geometry.Point) {
+					t.Fatalf("%s matches (%v, %v), outside its region %+v", graph.KeyOf(f), lat, lon, box)
+				}
+			}
+		}
+		if matched == 0 {
+			t.Errorf("%s: no random point matched; the test shows nothing", graph.KeyOf(f))
+		}
+	}
+	for _, f := range []graph.Filter{
+		graph.Or{graph.Near{Center: graph.Point{Lat: 1, Lon: 1}, Meters: 10}, cmpf("id", graph.OpEq, "x")},
+		graph.Near{Center: graph.Point{Lat: 89.99, Lon: 0}, Meters: 5000},
+		graph.WithinArea{AreaID: "unknown"},
+		cmpf("name", graph.OpEq, "x"),
+	} {
+		if box, ok := mustCompile(t, "StreetLight", f).Region(areas); ok {
+			t.Errorf("%s: region %+v, want none", graph.KeyOf(f), box)
+		}
 	}
 }

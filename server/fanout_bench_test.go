@@ -90,12 +90,28 @@ func dialWSB(b *testing.B, url string) *websocket.Conn {
 }
 
 // BenchmarkFanOutDistinct: subs graphql-ws subscribers, each with a filter
-// of its own (nothing is shared), and each committed change matches one
-// of them. Reports the time per change: what an idle subscription costs
-// every change that is not for it.
+// of its own (nothing is shared): a name (eq), 50 m around its street
+// light (near), both of which the hub finds by value or place, or a name
+// prefix (prefix), tested against every change: the baseline. Each
+// committed change matches one of them. Reports the
+// time per change: what an idle subscription costs every change that is
+// not for it.
 func BenchmarkFanOutDistinct(b *testing.B) {
-	for _, subs := range []int{1, 1000, 4000} {
-		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
+	for _, bc := range []struct {
+		filter string
+		subs   int
+	}{{"prefix", 1}, {"prefix", 1000}, {"prefix", 4000}, {"eq", 1}, {"eq", 1000}, {"eq", 4000}, {"near", 1}, {"near", 1000}, {"near", 4000}} {
+		subs := bc.subs
+		where := func(i int) string {
+			switch bc.filter {
+			case "near":
+				return fmt.Sprintf(`{near: {lat: %f, lon: -71, meters: 50}}`, 42+float64(i)*0.001)
+			case "prefix":
+				return fmt.Sprintf(`{name: {startsWith: "Lamp l%dx"}}`, i)
+			}
+			return fmt.Sprintf(`{name: {eq: "Lamp l%dx"}}`, i)
+		}
+		b.Run(fmt.Sprintf("filter=%s/subs=%d", bc.filter, subs), func(b *testing.B) {
 			s := newLiveServer(b, events.Config{Buffer: 4096})
 			var got atomic.Int64
 			var wg sync.WaitGroup
@@ -103,7 +119,7 @@ func BenchmarkFanOutDistinct(b *testing.B) {
 			defer cancel()
 			for i := range subs {
 				c := dialWSB(b, s.url)
-				q := fmt.Sprintf(`subscription { streetLightChanged(where: {name: {eq: "Lamp l%d"}}) { cursor at } }`, i)
+				q := fmt.Sprintf(`subscription { streetLightChanged(where: %s) { cursor at } }`, where(i))
 				b, _ := json.Marshal(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": q}})
 				if err := c.Write(ctx, websocket.MessageText, b); err != nil {
 					panic(err)
@@ -127,8 +143,9 @@ func BenchmarkFanOutDistinct(b *testing.B) {
 			}
 			b.ResetTimer()
 			for i := range b.N {
-				n := lamp(fmt.Sprintf("l%d", i%subs), "OK")
+				n := lamp(fmt.Sprintf("l%dx", i%subs), "OK")
 				n.Props["powerRatingW"] = float64(i) // a change each time
+				n.Geometry = graph.PointGeometry(42+float64(i%subs)*0.001, -71)
 				if _, err := s.writes.Apply(ctx, graph.Batch{Nodes: []graph.Node{n}}); err != nil {
 					b.Fatal(err)
 				}

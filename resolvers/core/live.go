@@ -110,6 +110,8 @@ func (e *Engine) subscribe(ctx context.Context, classes []*ontology.Class, where
 		spec.Match = func(n *graph.Node) bool { return m.Match(n, areas) }
 		if field, values, ok := m.Key(); ok {
 			spec.Key = &events.Key{Field: field, Values: values}
+		} else if box, ok := m.Region(areas); ok {
+			spec.Region = &box
 		}
 	}
 	if since != nil {
