@@ -400,27 +400,30 @@ func (h *Hub) publish(es []*entry) {
 			h.offerClass(e, e.otherClass, e.other)
 		}
 		for s := range h.all {
-			s.offer(e)
+			s.offer(e, false)
 		}
 	}
 }
 
 // offerClass offers e to the subscriptions of class: the unkeyed ones,
-// and the keyed ones whose key n holds. Called with h.mu held.
+// and the keyed and regional ones whose key or cell n holds. Called with
+// h.mu held. Only an edge event (offered through both ends) or a list
+// value can reach a subscription twice: those offers are checked.
 func (h *Hub) offerClass(e *entry, class string, n *graph.Node) {
+	twice := e.ch.Edge != nil
 	for s := range h.byClass[class] {
-		s.offer(e)
+		s.offer(e, twice)
 	}
 	for field, values := range h.byKey[class] {
 		graph.KeyValues(n, field, func(v string) {
 			for s := range values[v] {
-				s.offer(e)
+				s.offer(e, true)
 			}
 		})
 	}
 	if cells := h.byCell[class]; cells != nil && n != nil && n.Geometry != nil {
 		for s := range cells[cellOf(n.Geometry.Point)] {
-			s.offer(e)
+			s.offer(e, twice)
 		}
 	}
 }
@@ -742,7 +745,21 @@ func (s *Sub) Err() error {
 func (s *Sub) Close() { s.cancel() }
 
 // eventFor returns the event of e this subscription receives, or nil.
-func (s *Sub) eventFor(e *entry) *Event {
+func (s *Sub) eventFor(e *entry) *Event { return s.eventOf(e, false) }
+
+// eventOf is eventFor; with offered, e reached s through the hub's index
+// of e's class, so a node's event needs no class check.
+func (s *Sub) eventOf(e *entry, offered bool) *Event {
+	if offered && e.ch.Edge == nil && e.ch.Class != "" {
+		n := e.node
+		if n == nil {
+			n = e.prev
+		}
+		if s.match == nil || (n != nil && s.match(n)) {
+			return e.evNode
+		}
+		return nil
+	}
 	if s.wants(e.ch.Class, e.node, e.prev) {
 		return e.evNode
 	}
@@ -765,15 +782,16 @@ func (s *Sub) wants(class string, n, prev *graph.Node) bool {
 	return n != nil && s.match(n)
 }
 
-// offer is called by the hub, in sequence order, with h.mu held; a
-// subscription reached twice for one entry (both ends of an edge, two
-// values of a list) takes it once.
-func (s *Sub) offer(e *entry) {
-	if e.ch.Seq == s.offered {
-		return
+// offer is called by the hub, in sequence order, with h.mu held; with
+// twice (the entry may reach s by two paths) it takes the entry once.
+func (s *Sub) offer(e *entry, twice bool) {
+	if twice {
+		if e.ch.Seq == s.offered {
+			return
+		}
+		s.offered = e.ch.Seq
 	}
-	s.offered = e.ch.Seq
-	ev := s.eventFor(e)
+	ev := s.eventOf(e, true)
 	if ev == nil {
 		return
 	}

@@ -100,7 +100,7 @@ func BenchmarkFanOutDistinct(b *testing.B) {
 	for _, bc := range []struct {
 		filter string
 		subs   int
-	}{{"prefix", 1}, {"prefix", 1000}, {"prefix", 4000}, {"eq", 1}, {"eq", 1000}, {"eq", 4000}, {"near", 1}, {"near", 1000}, {"near", 4000}} {
+	}{{"prefix", 1}, {"prefix", 1000}, {"prefix", 4000}, {"prefix", 8000}, {"eq", 1}, {"eq", 1000}, {"eq", 4000}, {"near", 1}, {"near", 1000}, {"near", 4000}} {
 		subs := bc.subs
 		where := func(i int) string {
 			switch bc.filter {
