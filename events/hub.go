@@ -529,6 +529,11 @@ type Spec struct {
 	// subscription by the node's value instead of testing every change
 	// of its classes against it.
 	Key *Key
+	// Replay, on overflow, catches the subscription up from memory or the
+	// change log at its own pace instead of ending it: for a consumer
+	// that keeps up on average but not with a burst (a connector's batch
+	// of thousands of changes), whose own clients have bounded queues.
+	Replay bool
 	// Region, when set (and Key is not), says that Match passes only
 	// nodes whose point lies in the box (graph.Matcher.Region): the hub
 	// finds the subscription by the cell of the node's point.
@@ -548,7 +553,7 @@ func (h *Hub) Subscribe(ctx context.Context, spec Spec) (*Sub, error) {
 	if buf <= 0 {
 		buf = h.cfg.Buffer
 	}
-	s := &Sub{h: h, match: spec.Match, buffer: buf, out: make(chan *Event, buf), quit: make(chan struct{})}
+	s := &Sub{h: h, match: spec.Match, buffer: buf, out: make(chan *Event, buf), quit: make(chan struct{}), replay: spec.Replay}
 	if spec.Key != nil && spec.Match != nil {
 		s.key = spec.Key
 	} else if spec.Region != nil && spec.Match != nil {
@@ -720,8 +725,11 @@ type Sub struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 
+	replay bool // on overflow, catch up instead of ending
+
 	mu       sync.Mutex
 	catching bool
+	behind   uint64 // replaying: the backlog overflowed; replay up to here again
 	backlog  []*Event
 	skip     uint64 // events up to this sequence are not delivered
 	lastSent uint64
@@ -802,6 +810,12 @@ func (s *Sub) offer(e *entry, twice bool) {
 	}
 	if s.catching {
 		if len(s.backlog) >= s.buffer {
+			if s.replay { // the replay reads these again
+				clear(s.backlog)
+				s.backlog = s.backlog[:0]
+				s.behind = ev.Seq
+				return
+			}
 			s.overflowLocked()
 			return
 		}
@@ -812,6 +826,11 @@ func (s *Sub) offer(e *entry, twice bool) {
 	case s.out <- ev:
 		s.lastSent = ev.Seq
 	default:
+		if s.replay {
+			s.catching = true // the hub holds e in its ring already
+			go s.catchUp(s.lastSent, ev.Seq)
+			return
+		}
 		s.overflowLocked()
 	}
 }
@@ -861,17 +880,52 @@ func (s *Sub) catchUp(from, to uint64) {
 		}
 		s.mu.Unlock()
 	}()
-	ctx := s.ctx
 	pos := from
-	for pos < to {
+	for {
+		if !s.replayTo(&pos, to) {
+			return
+		}
+		// then the events that arrived meanwhile, or, when more arrived
+		// than the backlog holds, another replay
+		for {
+			s.mu.Lock()
+			if s.done {
+				s.mu.Unlock()
+				return
+			}
+			if s.behind > pos {
+				to, s.behind = s.behind, 0
+				s.mu.Unlock()
+				break
+			}
+			if len(s.backlog) == 0 {
+				s.catching = false // the hub sends from here on
+				s.mu.Unlock()
+				return
+			}
+			ev := s.backlog[0]
+			s.backlog = s.backlog[1:]
+			s.mu.Unlock()
+			if !s.send(ev) {
+				return
+			}
+			pos = ev.Seq
+		}
+	}
+}
+
+// replayTo sends the events after *pos up to to from the ring or the
+// change log, advancing *pos; false when the subscription ended.
+func (s *Sub) replayTo(pos *uint64, to uint64) bool {
+	for *pos < to {
 		s.h.mu.Lock()
-		es, ok := s.h.ringFrom(pos, to)
+		es, ok := s.h.ringFrom(*pos, to)
 		s.h.mu.Unlock()
 		if !ok {
 			var err error
-			if es, err = s.readLog(ctx, pos, to); err != nil {
+			if es, err = s.readLog(s.ctx, *pos, to); err != nil {
 				s.end(err)
-				return
+				return false
 			}
 		}
 		if len(es) == 0 {
@@ -879,29 +933,12 @@ func (s *Sub) catchUp(from, to uint64) {
 		}
 		for _, e := range es {
 			if ev := s.eventFor(e); ev != nil && !s.send(ev) {
-				return
+				return false
 			}
-			pos = e.ch.Seq
+			*pos = e.ch.Seq
 		}
 	}
-	for {
-		s.mu.Lock()
-		if s.done {
-			s.mu.Unlock()
-			return
-		}
-		if len(s.backlog) == 0 {
-			s.catching = false // the hub sends from here on
-			s.mu.Unlock()
-			return
-		}
-		ev := s.backlog[0]
-		s.backlog = s.backlog[1:]
-		s.mu.Unlock()
-		if !s.send(ev) {
-			return
-		}
-	}
+	return true
 }
 
 // send delivers one replayed event, waiting for the subscriber.

@@ -1,6 +1,8 @@
 package events
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -99,5 +101,43 @@ func TestRegionalSubscriptionsReceiveWhatTheFilterPasses(t *testing.T) {
 	f.hub.mu.Unlock()
 	if cells != 3*3 {
 		t.Errorf("the region is indexed in %d cells, want 9", cells)
+	}
+}
+
+// A Replay subscription takes a burst larger than its buffer whole and in
+// order, reading what overflowed from memory or the change log; its
+// backlog stays within the buffer.
+func TestReplayInsteadOfOverflow(t *testing.T) {
+	for _, ring := range []int{10_000, 8} { // from memory; from the change log
+		t.Run(fmt.Sprintf("ring=%d", ring), func(t *testing.T) {
+			f := newFixture(t, Config{Ring: ring})
+			sub := subscribe(t, f.hub, Spec{Classes: []string{"StreetLight"}, Buffer: 4, Replay: true})
+			ended := subscribe(t, f.hub, Spec{Classes: []string{"StreetLight"}, Buffer: 4})
+			var burst []graph.Node
+			for i := range 300 {
+				burst = append(burst, light(fmt.Sprintf("l%03d", i), "OK", float64(i)))
+			}
+			apply(t, f.pub, graph.Batch{Nodes: burst[:150]})
+			apply(t, f.pub, graph.Batch{Nodes: burst[150:]})
+			got := next(t, sub, 300)
+			for i, ev := range got {
+				if ev.Seq != uint64(i+1) || ev.ID != fmt.Sprintf("l%03d", i) {
+					t.Fatalf("event %d is %s", i, describe([]*Event{ev}))
+				}
+			}
+			quiet(t, sub)
+			sub.mu.Lock()
+			backlog, catching := cap(sub.backlog), sub.catching
+			sub.mu.Unlock()
+			if backlog > 2*4 || catching {
+				t.Errorf("after the burst: backlog capacity %d, catching %v", backlog, catching)
+			}
+			// without Replay the same burst ends the subscription
+			for range ended.C() {
+			}
+			if !errors.Is(ended.Err(), ErrOverflow) {
+				t.Errorf("without Replay: %v", ended.Err())
+			}
+		})
 	}
 }

@@ -128,6 +128,10 @@ func (e *Engine) subscribe(ctx context.Context, classes []*ontology.Class, where
 		}
 		spec.Coalesce = d
 	}
+	feed := feedFrom(ctx)
+	// a transport driving the feed reads at its own pace and bounds its
+	// clients' queues itself: a burst is caught up, not an overflow
+	spec.Replay = feed != nil
 	sub, err := e.live.Subscribe(ctx, spec)
 	if err != nil {
 		var re *events.ResumeError
@@ -139,8 +143,8 @@ func (e *Engine) subscribe(ctx context.Context, classes []*ontology.Class, where
 	if ends := subscriptionEndsFrom(ctx); ends != nil {
 		ends.add(sub)
 	}
-	if f := feedFrom(ctx); f != nil {
-		return f.take(sub, since != nil), nil
+	if feed != nil {
+		return feed.take(sub, since != nil), nil
 	}
 	return sub.C(), nil
 }
