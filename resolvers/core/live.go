@@ -31,6 +31,9 @@ const (
 	CodeSubscriptionEnded = "SUBSCRIPTION_ENDED"
 )
 
+// feedBuffer is the hub buffer of a subscription a transport drives.
+const feedBuffer = 32
+
 // MaxCoalesce bounds coalesceMs.
 const MaxCoalesce = time.Minute
 
@@ -129,9 +132,13 @@ func (e *Engine) subscribe(ctx context.Context, classes []*ontology.Class, where
 		spec.Coalesce = d
 	}
 	feed := feedFrom(ctx)
-	// a transport driving the feed reads at its own pace and bounds its
-	// clients' queues itself: a burst is caught up, not an overflow
-	spec.Replay = feed != nil
+	if feed != nil {
+		// a transport driving the feed reads at its own pace and bounds
+		// its clients' queues itself: a burst is caught up from the hub's
+		// memory, not an overflow, so a short buffer will do
+		spec.Replay = true
+		spec.Buffer = feedBuffer
+	}
 	sub, err := e.live.Subscribe(ctx, spec)
 	if err != nil {
 		var re *events.ResumeError
