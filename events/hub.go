@@ -95,6 +95,8 @@ type Hub struct {
 	byClass map[string]map[*Sub]struct{}
 	// byKey holds the keyed subscriptions: class → field → value
 	byKey map[string]map[string]map[string]map[*Sub]struct{}
+	// byPrefix holds the subscriptions keyed by a prefix: class → field → prefix
+	byPrefix map[string]map[string]map[string]map[*Sub]struct{}
 	// byCell holds the regional subscriptions: class → cell
 	byCell map[string]map[cell]map[*Sub]struct{}
 	all    map[*Sub]struct{}
@@ -111,16 +113,17 @@ func NewHub(nodes NodeReader, clog graph.ChangeLog, cfg Config) *Hub {
 	cfg.defaults()
 	return &Hub{
 		cfg: cfg, nodes: nodes, clog: clog, log: cfg.Logger,
-		in:      make(chan Batch, 1024),
-		done:    make(chan struct{}),
-		ready:   make(chan struct{}),
-		horizon: 1,
-		byClass: map[string]map[*Sub]struct{}{},
-		byKey:   map[string]map[string]map[string]map[*Sub]struct{}{},
-		byCell:  map[string]map[cell]map[*Sub]struct{}{},
-		all:     map[*Sub]struct{}{},
-		pending: map[uint64]graph.Change{},
-		deleted: map[string]*graph.Node{},
+		in:       make(chan Batch, 1024),
+		done:     make(chan struct{}),
+		ready:    make(chan struct{}),
+		horizon:  1,
+		byClass:  map[string]map[*Sub]struct{}{},
+		byKey:    map[string]map[string]map[string]map[*Sub]struct{}{},
+		byPrefix: map[string]map[string]map[string]map[*Sub]struct{}{},
+		byCell:   map[string]map[cell]map[*Sub]struct{}{},
+		all:      map[*Sub]struct{}{},
+		pending:  map[uint64]graph.Change{},
+		deleted:  map[string]*graph.Node{},
 	}
 }
 
@@ -421,6 +424,15 @@ func (h *Hub) offerClass(e *entry, class string, n *graph.Node) {
 			}
 		})
 	}
+	for field, prefixes := range h.byPrefix[class] {
+		graph.KeyValues(n, field, func(v string) {
+			for i := 0; i <= len(v); i++ {
+				for s := range prefixes[v[:i]] {
+					s.offer(e, true)
+				}
+			}
+		})
+	}
 	if cells := h.byCell[class]; cells != nil && n != nil && n.Geometry != nil {
 		for s := range cells[cellOf(n.Geometry.Point)] {
 			s.offer(e, twice)
@@ -540,10 +552,13 @@ type Spec struct {
 	Region *graph.BBox
 }
 
-// Key is an equality every node a subscription's filter passes satisfies.
+// Key is a condition every node a subscription's filter passes
+// satisfies (graph.MatchKey): it holds one of Values in Field, or with
+// Prefix a value starting with one of them.
 type Key struct {
 	Field  string
 	Values []string
+	Prefix bool
 }
 
 // Subscribe starts a subscription; it ends when ctx does. An expired
@@ -643,10 +658,14 @@ func (h *Hub) register(s *Sub) {
 			m[s] = struct{}{}
 			continue
 		}
-		fields := h.byKey[c]
+		index := h.byKey
+		if s.key.Prefix {
+			index = h.byPrefix
+		}
+		fields := index[c]
 		if fields == nil {
 			fields = map[string]map[string]map[*Sub]struct{}{}
-			h.byKey[c] = fields
+			index[c] = fields
 		}
 		values := fields[s.key.Field]
 		if values == nil {
@@ -693,7 +712,11 @@ func (h *Hub) unregisterLocked(s *Sub) {
 			}
 			continue
 		}
-		fields := h.byKey[c]
+		index := h.byKey
+		if s.key.Prefix {
+			index = h.byPrefix
+		}
+		fields := index[c]
 		values := fields[s.key.Field]
 		for _, v := range s.key.Values {
 			delete(values[v], s)
@@ -705,7 +728,7 @@ func (h *Hub) unregisterLocked(s *Sub) {
 			delete(fields, s.key.Field)
 		}
 		if len(fields) == 0 {
-			delete(h.byKey, c)
+			delete(index, c)
 		}
 	}
 }

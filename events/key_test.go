@@ -3,6 +3,7 @@ package events
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,11 +24,21 @@ func TestKeyedSubscriptionsReceiveWhatTheFilterPasses(t *testing.T) {
 	plainBroken := subscribe(t, f.hub, Spec{Classes: []string{"StreetLight"}, Match: faulty})
 	h1 := func(n *graph.Node) bool { return n.ID == "h1" || n.ID == "l1" }
 	both := subscribe(t, f.hub, Spec{Classes: []string{"StreetLight", "Neighbourhood"}, Match: h1, Key: &Key{Field: graph.FieldID, Values: []string{"h1", "l1"}}})
+	isL := func(n *graph.Node) bool { return strings.HasPrefix(n.ID, "l") }
+	prefixed := subscribe(t, f.hub, Spec{Classes: []string{"StreetLight"}, Match: isL, Key: &Key{Field: graph.FieldID, Values: []string{"l"}, Prefix: true}})
+	plainPrefixed := subscribe(t, f.hub, Spec{Classes: []string{"StreetLight"}, Match: isL})
 
-	apply(t, f.pub, graph.Batch{Nodes: []graph.Node{light("l1", "OK", 100), light("l2", "FAULTY", 60), hood("h1")}})
-	apply(t, f.pub, graph.Batch{Edges: []graph.Edge{{From: "l1", Rel: "LOCATED_IN", To: "h1"}}})
-	apply(t, f.pub, graph.Batch{Nodes: []graph.Node{light("l1", "FAULTY", 100), light("l2", "OK", 60)}})
-	apply(t, f.pub, graph.Batch{DeleteNodes: []string{"l1"}})
+	// each batch is delivered before the next commits: a node's event is
+	// judged on the state the hub reads, gone once the node is deleted
+	for _, b := range []graph.Batch{
+		{Nodes: []graph.Node{light("l1", "OK", 100), light("l2", "FAULTY", 60), hood("h1")}},
+		{Edges: []graph.Edge{{From: "l1", Rel: "LOCATED_IN", To: "h1"}}},
+		{Nodes: []graph.Node{light("l1", "FAULTY", 100), light("l2", "OK", 60)}},
+		{DeleteNodes: []string{"l1"}},
+	} {
+		ch := apply(t, f.pub, b)
+		settle(t, f.hub, ch[len(ch)-1].Seq)
+	}
 
 	want := "[1:CREATE:l1 4:EDGE_ADD:l1(LOCATED_IN→h1) 5:UPDATE:l1 7:EDGE_REMOVE:l1(LOCATED_IN→h1) 8:DELETE:l1]"
 	if d := describe(next(t, plain, 5)); d != want {
@@ -46,17 +57,21 @@ func TestKeyedSubscriptionsReceiveWhatTheFilterPasses(t *testing.T) {
 	if d := describe(next(t, both, 6)); d != "[1:CREATE:l1 3:CREATE:h1 4:EDGE_ADD:l1(LOCATED_IN→h1) 5:UPDATE:l1 7:EDGE_REMOVE:l1(LOCATED_IN→h1) 8:DELETE:l1]" {
 		t.Errorf("keyed on both ends: %s", d)
 	}
-	for _, s := range []*Sub{keyed, plain, broken, plainBroken, both} {
+	wantL := describe(next(t, plainPrefixed, 7))
+	if d := describe(next(t, prefixed, 7)); d != wantL {
+		t.Errorf("keyed on an id prefix: %s, want %s", d, wantL)
+	}
+	for _, s := range []*Sub{keyed, plain, broken, plainBroken, both, prefixed, plainPrefixed} {
 		quiet(t, s)
 	}
 	// ended keyed subscriptions leave the index
-	for _, s := range []*Sub{keyed, broken, both} {
+	for _, s := range []*Sub{keyed, broken, both, prefixed} {
 		s.Close()
 	}
 	deadline := 100
 	for ; deadline > 0; deadline-- {
 		f.hub.mu.Lock()
-		n := len(f.hub.byKey)
+		n := len(f.hub.byKey) + len(f.hub.byPrefix)
 		f.hub.mu.Unlock()
 		if n == 0 {
 			break
@@ -83,11 +98,14 @@ func TestRegionalSubscriptionsReceiveWhatTheFilterPasses(t *testing.T) {
 		n.Geometry = graph.PointGeometry(lat, lon)
 		return n
 	}
-	apply(t, f.pub, graph.Batch{Nodes: []graph.Node{
-		at("a", 42.345, -71.115), at("b", 42.405, -71.045), at("c", 42.36, -71.2), at("d", 42.399, -71.0501),
-	}})
-	apply(t, f.pub, graph.Batch{Nodes: []graph.Node{at("c", 42.36, -71.06), at("a", 42.2, -71.115)}}) // c moves in, a out
-	apply(t, f.pub, graph.Batch{DeleteNodes: []string{"b"}})
+	for _, b := range []graph.Batch{
+		{Nodes: []graph.Node{at("a", 42.345, -71.115), at("b", 42.405, -71.045), at("c", 42.36, -71.2), at("d", 42.399, -71.0501)}},
+		{Nodes: []graph.Node{at("c", 42.36, -71.06), at("a", 42.2, -71.115)}}, // c moves in, a out
+		{DeleteNodes: []string{"b"}},
+	} {
+		ch := apply(t, f.pub, b)
+		settle(t, f.hub, ch[len(ch)-1].Seq)
+	}
 	want := "[1:CREATE:a 2:CREATE:b 4:CREATE:d 5:UPDATE:c 7:DELETE:b]"
 	if d := describe(next(t, plain, 5)); d != want {
 		t.Fatalf("unindexed: %s, want %s", d, want)

@@ -2,44 +2,62 @@ package graph
 
 import "math"
 
-// Key returns a field and values such that every node the filter matches
-// holds one of the values in that field: an eq or in on id or on a
-// string property (a list property holding one of them), alone or in a
-// top-level and. A subscriber index can then find the filters a node may
-// pass by its value (KeyValues) instead of testing them all. ok is false
-// when the filter has no such condition.
-func (m *Matcher) Key() (field string, values []string, ok bool) {
-	var find func(p pred) *strPred
-	find = func(p pred) *strPred {
+// MatchKey is a condition every node a filter matches satisfies: it
+// holds one of Values in Field, or with Prefix a value starting with one
+// of them.
+type MatchKey struct {
+	Field  string
+	Values []string
+	Prefix bool
+}
+
+// Key returns a condition every node the filter matches satisfies: an
+// eq, in or startsWith on id or on a string property (a list property
+// holding such a value), alone or in a top-level and; eq and in are
+// preferred. A subscriber index can then find the filters a node may pass
+// by its value (KeyValues) instead of testing them all. ok is false when
+// the filter has no such condition.
+func (m *Matcher) Key() (k MatchKey, ok bool) {
+	var eq, prefix *strPred
+	var walk func(p pred)
+	walk = func(p pred) {
 		switch p := p.(type) {
 		case *strPred:
-			if (p.op == mEq || p.op == mIn) && (p.f.src == srcID || p.f.src == srcProp) {
-				return p
+			if p.f.src != srcID && p.f.src != srcProp {
+				return
+			}
+			switch {
+			case (p.op == mEq || p.op == mIn) && eq == nil:
+				eq = p
+			case p.op == mStartsWith && prefix == nil:
+				prefix = p
 			}
 		case andPred:
 			for _, x := range p {
-				if k := find(x); k != nil {
-					return k
-				}
+				walk(x)
 			}
 		}
-		return nil
 	}
-	k := find(m.root)
-	if k == nil {
-		return "", nil, false
-	}
+	walk(m.root)
 	switch {
-	case k.op == mEq:
-		values = []string{k.v}
-	case k.set.m != nil:
-		for v := range k.set.m {
-			values = append(values, v)
+	case eq != nil:
+		k.Field = eq.f.name
+		switch {
+		case eq.op == mEq:
+			k.Values = []string{eq.v}
+		case eq.set.m != nil:
+			for v := range eq.set.m {
+				k.Values = append(k.Values, v)
+			}
+		default:
+			k.Values = append(k.Values, eq.set.list...)
 		}
+	case prefix != nil:
+		k = MatchKey{Field: prefix.f.name, Values: []string{prefix.v}, Prefix: true}
 	default:
-		values = append(values, k.set.list...)
+		return k, false
 	}
-	return k.f.name, values, true
+	return k, true
 }
 
 // KeyValues calls f with each value n holds in field, as Key's fields

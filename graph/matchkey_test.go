@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cityhub/cityhub/graph"
@@ -15,26 +16,29 @@ func TestMatcherKey(t *testing.T) {
 		f      graph.Filter
 		field  string
 		values []string // sorted; nil: no key
+		prefix bool
 	}{
-		{"id eq", cmpf("id", graph.OpEq, "l1"), "id", []string{"l1"}},
-		{"status in", cmpf("status", graph.OpIn, []any{"FAULTY", "OK"}), "status", []string{"FAULTY", "OK"}},
-		{"eq inside and", graph.And{cmpf("name", graph.OpStartsWith, "Lamp"), cmpf("status", graph.OpEq, "OK")}, "status", []string{"OK"}},
+		{"id eq", cmpf("id", graph.OpEq, "l1"), "id", []string{"l1"}, false},
+		{"status in", cmpf("status", graph.OpIn, []any{"FAULTY", "OK"}), "status", []string{"FAULTY", "OK"}, false},
+		{"eq preferred inside and", graph.And{cmpf("name", graph.OpStartsWith, "Lamp"), cmpf("status", graph.OpEq, "OK")}, "status", []string{"OK"}, false},
 		{"nested and", graph.And{graph.And{cmpf("id", graph.OpIn, []any{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q"})}},
-			"id", []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q"}},
-		{"or", graph.Or{cmpf("id", graph.OpEq, "a"), cmpf("id", graph.OpEq, "b")}, "", nil},
-		{"not", graph.Not{F: cmpf("id", graph.OpEq, "a")}, "", nil},
-		{"ne", cmpf("status", graph.OpNe, "OK"), "", nil},
-		{"startsWith", cmpf("name", graph.OpStartsWith, "Lamp"), "", nil},
-		{"number", cmpf("powerRatingW", graph.OpEq, 60.0), "", nil},
-		{"class", cmpf("class", graph.OpEq, "StreetLight"), "", nil},
-		{"none", nil, "", nil},
+			"id", []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q"}, false},
+		{"startsWith", cmpf("name", graph.OpStartsWith, "Lamp"), "name", []string{"Lamp"}, true},
+		{"startsWith inside and", graph.And{cmpf("powerRatingW", graph.OpGt, 3.0), cmpf("id", graph.OpStartsWith, "urn:")}, "id", []string{"urn:"}, true},
+		{"or", graph.Or{cmpf("id", graph.OpEq, "a"), cmpf("id", graph.OpEq, "b")}, "", nil, false},
+		{"not", graph.Not{F: cmpf("id", graph.OpEq, "a")}, "", nil, false},
+		{"ne", cmpf("status", graph.OpNe, "OK"), "", nil, false},
+		{"contains", cmpf("name", graph.OpContains, "amp"), "", nil, false},
+		{"number", cmpf("powerRatingW", graph.OpEq, 60.0), "", nil, false},
+		{"class", cmpf("class", graph.OpEq, "StreetLight"), "", nil, false},
+		{"none", nil, "", nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			field, values, ok := mustCompile(t, "StreetLight", tt.f).Key()
-			slices.Sort(values)
-			if ok != (tt.values != nil) || field != tt.field || !slices.Equal(values, tt.values) {
-				t.Errorf("Key() = %q %v %v, want %q %v", field, values, ok, tt.field, tt.values)
+			k, ok := mustCompile(t, "StreetLight", tt.f).Key()
+			slices.Sort(k.Values)
+			if ok != (tt.values != nil) || k.Field != tt.field || !slices.Equal(k.Values, tt.values) || k.Prefix != tt.prefix {
+				t.Errorf("Key() = %+v %v, want %q %v prefix %v", k, ok, tt.field, tt.values, tt.prefix)
 			}
 		})
 	}
@@ -53,17 +57,22 @@ func TestKeyValuesAgreeWithMatch(t *testing.T) {
 		cmpf("id", graph.OpEq, "l2"),
 		cmpf("status", graph.OpIn, []any{"FAULTY", "UNKNOWN"}),
 		graph.And{cmpf("name", graph.OpStartsWith, "Lamp"), cmpf("status", graph.OpEq, "OK")},
+		cmpf("name", graph.OpStartsWith, "Lamp 2"),
 	} {
 		m := mustCompile(t, "StreetLight", f)
-		field, values, ok := m.Key()
+		k, ok := m.Key()
 		if !ok {
 			t.Fatalf("%s: no key", graph.KeyOf(f))
 		}
 		for _, n := range nodes {
 			held := false
-			graph.KeyValues(n, field, func(v string) { held = held || slices.Contains(values, v) })
+			graph.KeyValues(n, k.Field, func(v string) {
+				for _, w := range k.Values {
+					held = held || v == w || (k.Prefix && strings.HasPrefix(v, w))
+				}
+			})
 			if m.Match(n, nil) && !held {
-				t.Errorf("%s matches %s, which holds none of %s %v", graph.KeyOf(f), n.ID, field, values)
+				t.Errorf("%s matches %s, which holds none of %+v", graph.KeyOf(f), n.ID, k)
 			}
 		}
 	}

@@ -111,8 +111,8 @@ func (e *Engine) subscribe(ctx context.Context, classes []*ontology.Class, where
 			}
 		}
 		spec.Match = func(n *graph.Node) bool { return m.Match(n, areas) }
-		if field, values, ok := m.Key(); ok {
-			spec.Key = &events.Key{Field: field, Values: values}
+		if k, ok := m.Key(); ok {
+			spec.Key = &events.Key{Field: k.Field, Values: k.Values, Prefix: k.Prefix}
 		} else if box, ok := m.Region(areas); ok {
 			spec.Region = &box
 		}
