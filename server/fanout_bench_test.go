@@ -91,8 +91,8 @@ func dialWSB(b *testing.B, url string) *websocket.Conn {
 
 // BenchmarkFanOutDistinct: subs graphql-ws subscribers, each with a filter
 // of its own (nothing is shared): a name (eq), 50 m around its street
-// light (near), both of which the hub finds by value or place, or a name
-// prefix (prefix), tested against every change: the baseline. Each
+// light (near), both of which the hub finds by value or place, or a part
+// of the name (contains), tested against every change: the baseline. Each
 // committed change matches one of them. Reports the
 // time per change: what an idle subscription costs every change that is
 // not for it.
@@ -100,14 +100,14 @@ func BenchmarkFanOutDistinct(b *testing.B) {
 	for _, bc := range []struct {
 		filter string
 		subs   int
-	}{{"prefix", 1}, {"prefix", 1000}, {"prefix", 4000}, {"prefix", 8000}, {"eq", 1}, {"eq", 1000}, {"eq", 4000}, {"near", 1}, {"near", 1000}, {"near", 4000}} {
+	}{{"contains", 1}, {"contains", 1000}, {"contains", 4000}, {"eq", 1}, {"eq", 1000}, {"eq", 4000}, {"near", 1}, {"near", 1000}, {"near", 4000}} {
 		subs := bc.subs
 		where := func(i int) string {
 			switch bc.filter {
 			case "near":
 				return fmt.Sprintf(`{near: {lat: %f, lon: -71, meters: 50}}`, 42+float64(i)*0.001)
-			case "prefix":
-				return fmt.Sprintf(`{name: {startsWith: "Lamp l%dx"}}`, i)
+			case "contains":
+				return fmt.Sprintf(`{name: {contains: "lamp l%dx"}}`, i)
 			}
 			return fmt.Sprintf(`{name: {eq: "Lamp l%dx"}}`, i)
 		}

@@ -6,7 +6,7 @@
 // event each subscriber receives, the time from the commit (the event's
 // `at`) to its receipt, and whether every subscriber got every event it
 // should. Subscribers are spread over -groups filter groups (64 street
-// lights each, or with -filter prefix a poleNumber prefix each), so each
+// lights each, or with -filter prefix|contains a poleNumber part each), so each
 // change goes to N/groups subscribers; -groups 1 sends every change to
 // every subscriber.
 //
@@ -48,11 +48,11 @@ func main() {
 	groups := flag.Int("groups", 100, "filter groups the subscribers are spread over (1: every subscriber gets every change)")
 	batch := flag.Int("batch", 10, "changes per push request")
 	store := flag.String("store", "sqlite", "store of the cityhub processes: sqlite, or a Neo4j URI (needed for -replicas 2)")
-	filter := flag.String("filter", "eq", "how subscribers pick their group's changes: eq (each group is 64 street lights whose states flip; poleNumber in those, which the hub finds by value) or prefix (each change a new street light; poleNumber startsWith, which the hub tests against every change)")
+	filter := flag.String("filter", "eq", "how subscribers pick their group's changes: eq (each group is 64 street lights whose states flip; poleNumber in those, which the hub finds by value), prefix (each change a new street light; poleNumber startsWith, which the hub finds by the value's prefixes) or contains (the same street lights; poleNumber contains, which the hub tests against every change)")
 	replicas := flag.Int("replicas", 1, "cityhub processes: with 2, changes are pushed to the first and subscribers listen on the second, through NATS JetStream (an in-process NATS server)")
 	flag.Parse()
-	if *filter != "eq" && *filter != "prefix" {
-		fail(errors.New("-filter is eq or prefix"))
+	if *filter != "eq" && *filter != "prefix" && *filter != "contains" {
+		fail(errors.New("-filter is eq, prefix or contains"))
 	}
 	if *replicas < 1 || *replicas > 2 || (*replicas == 2 && *store == "sqlite") {
 		fail(errors.New("-replicas is 1, or 2 with -store a Neo4j URI"))
@@ -115,7 +115,7 @@ func main() {
 		if n < g {
 			g = n // a lone subscriber (the baseline) gets every change
 		}
-		r, err := run(ctx, ch, n, g, *rate, *batch, *duration, runBase+i, *filter == "prefix")
+		r, err := run(ctx, ch, n, g, *rate, *batch, *duration, runBase+i, *filter)
 		if err != nil {
 			fail(err)
 		}
@@ -232,7 +232,7 @@ type subscriber struct {
 	lat   []float64 // ms
 }
 
-func run(ctx context.Context, ch *cityhub, n, groups, rate, batch int, d time.Duration, runNo int, prefix bool) (result, error) {
+func run(ctx context.Context, ch *cityhub, n, groups, rate, batch int, d time.Duration, runNo int, filter string) (result, error) {
 	var r result
 	before, err := rss(ch.subs.cmd.Process.Pid)
 	if err != nil {
@@ -251,7 +251,7 @@ func run(ctx context.Context, ch *cityhub, n, groups, rate, batch int, d time.Du
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := s.open(ctx, ws, runNo, prefix); err != nil {
+			if err := s.open(ctx, ws, runNo, filter); err != nil {
 				errs <- err
 			}
 		}()
@@ -292,7 +292,7 @@ func run(ctx context.Context, ch *cityhub, n, groups, rate, batch int, d time.Du
 		for range batch {
 			g := seq % groups
 			perGroup[g]++
-			if prefix {
+			if filter != "eq" {
 				recs = append(recs, map[string]any{"pole": fmt.Sprintf("g%d-r%d-%d", g, runNo, seq), "state": "ok"})
 			} else {
 				// the group's lights take turns and flip: every record is a
@@ -364,7 +364,7 @@ func run(ctx context.Context, ch *cityhub, n, groups, rate, batch int, d time.Du
 	return r, nil
 }
 
-func (s *subscriber) open(ctx context.Context, url string, runNo int, prefix bool) error {
+func (s *subscriber) open(ctx context.Context, url string, runNo int, filter string) error {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	c, _, err := websocket.Dial(dctx, url, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
@@ -384,8 +384,11 @@ func (s *subscriber) open(ctx context.Context, url string, runNo int, prefix boo
 		poles[k] = fmt.Sprintf("%q", fmt.Sprintf("g%d-r%d-%d", s.group, runNo, k))
 	}
 	q := fmt.Sprintf(`subscription { streetLightChanged(where: {poleNumber: {in: [%s]}}) { cursor at } }`, strings.Join(poles, ", "))
-	if prefix {
+	switch filter {
+	case "prefix":
 		q = fmt.Sprintf(`subscription { streetLightChanged(where: {poleNumber: {startsWith: "g%d-r%d-"}}) { cursor at } }`, s.group, runNo)
+	case "contains":
+		q = fmt.Sprintf(`subscription { streetLightChanged(where: {poleNumber: {contains: "g%d-r%d-"}}) { cursor at } }`, s.group, runNo)
 	}
 	return writeJSON(dctx, c, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": q}})
 }
