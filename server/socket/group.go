@@ -92,6 +92,8 @@ func (g *group) unlist() {
 // run executes the subscription and delivers each response to every
 // member, until the subscription or the last member ends.
 func (g *group) run(exec graphql.GraphExecutor, rc *graphql.OperationContext) {
+	g.t.running.Add(1)
+	defer g.t.running.Add(-1)
 	feed := &core.Feed{}
 	ctx := core.WithFeed(g.ctx, feed)
 	defer g.finish()

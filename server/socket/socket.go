@@ -83,13 +83,14 @@ func (c *Config) defaults() {
 type Transport struct {
 	cfg Config
 
-	mu     sync.Mutex
-	groups map[string]*group
-	conns  map[*conn]struct{}
-	kaOnce sync.Once
-	seq    atomic.Uint64 // connections opened
-	closed bool
-	stop   chan struct{}
+	mu      sync.Mutex
+	groups  map[string]*group
+	conns   map[*conn]struct{}
+	kaOnce  sync.Once
+	seq     atomic.Uint64 // connections opened
+	running atomic.Int64  // executions running
+	closed  bool
+	stop    chan struct{}
 }
 
 var _ graphql.Transport = (*Transport)(nil)
@@ -104,14 +105,14 @@ func New(cfg Config) *Transport {
 type Stats struct {
 	Connections   int // open websockets
 	Subscriptions int // subscriptions of those
-	Executions    int // shared executions serving them
+	Executions    int // subscription executions serving them (shared or not)
 }
 
 // Stats returns the current counts.
 func (t *Transport) Stats() Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := Stats{Connections: len(t.conns), Executions: len(t.groups)}
+	s := Stats{Connections: len(t.conns), Executions: int(t.running.Load())}
 	for c := range t.conns {
 		c.omu.Lock()
 		s.Subscriptions += len(c.ops)
