@@ -21,6 +21,11 @@ type group struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// started is closed once the execution knows whether it may be
+	// shared (shared)
+	started chan struct{}
+	shared  bool
+
 	mu      sync.Mutex
 	members map[*op]struct{}
 	closed  bool
@@ -30,18 +35,34 @@ type group struct {
 // join adds o to the shared execution of key, or starts one and runs it
 // in this goroutine until its last operation leaves.
 func (t *Transport) join(key string, o *op, ctx context.Context, rc *graphql.OperationContext) {
-	if key != "" {
-		t.mu.Lock()
-		g := t.groups[key]
-		t.mu.Unlock()
-		if g != nil && g.add(o) {
-			return
-		}
-	}
 	// the execution outlives the operation that started it; it keeps the
 	// values of its context (role, operation)
-	g := &group{t: t, key: key, members: map[*op]struct{}{}}
+	g := &group{t: t, key: key, members: map[*op]struct{}{}, started: make(chan struct{})}
 	g.ctx, g.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if key != "" {
+		// an execution of the same operation, listed from its start so
+		// that clients subscribing at once find it: wait until it knows
+		// whether it may be shared
+		t.mu.Lock()
+		other := t.groups[key]
+		if other == nil {
+			t.groups[key] = g
+		}
+		t.mu.Unlock()
+		if other != nil {
+			select {
+			case <-other.started:
+			case <-o.ctx.Done():
+				g.cancel()
+				o.end(false)
+				return
+			}
+			if other.shared && other.add(o) {
+				g.cancel()
+				return
+			}
+		}
+	}
 	g.add(o)
 	g.run(o.c.exec, rc)
 }
@@ -102,16 +123,19 @@ func (g *group) run(exec graphql.GraphExecutor, rc *graphql.OperationContext) {
 			g.deliver(&graphql.Response{Errors: gqlerror.List{presentPanic(ctx, rc, r)}}, "")
 		}
 	}()
-	responses, ctx := exec.DispatchOperation(ctx, rc)
-	if g.key != "" && feed.Shareable() {
-		g.t.mu.Lock()
-		g.mu.Lock()
-		if !g.closed && g.t.groups[g.key] == nil {
-			g.t.groups[g.key] = g
+	started := false
+	defer func() {
+		if !started { // a panic in DispatchOperation
+			close(g.started)
 		}
-		g.mu.Unlock()
-		g.t.mu.Unlock()
+	}()
+	responses, ctx := exec.DispatchOperation(ctx, rc)
+	g.shared = g.key != "" && feed.Shareable()
+	if !g.shared {
+		g.unlist()
 	}
+	started = true
+	close(g.started)
 	if sub := feed.Sub(); sub != nil {
 		for ev := range sub.C() {
 			feed.Push(ev)
