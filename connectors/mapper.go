@@ -132,34 +132,31 @@ func (mp *mapper) buildNode(nt *nodeTmpl, ti int, ec evalCtx, out *mapped) error
 	}
 	n.Prov = mp.base
 	n.Prov.SourceKey = key
-	for _, t := range []struct {
-		spec *valueSpec
-		dst  *graph.Provenance
-		set  func(*graph.Provenance, any)
-	}{
-		{nt.srcUpdated, &n.Prov, setSrcUpdated},
-		{nt.validFrom, &n.Prov, setValidFrom},
-		{nt.validTo, &n.Prov, setValidTo},
-	} {
-		if t.spec == nil {
+	// n is set directly (no pointer to it escapes: it stays off the heap)
+	for i, spec := range [...]*valueSpec{nt.srcUpdated, nt.validFrom, nt.validTo} {
+		if spec == nil {
 			continue
 		}
-		v, ok, _, err := t.spec.eval(&ec)
+		v, ok, _, err := spec.eval(&ec)
 		if err != nil {
 			return err
 		}
-		if ok {
-			t.set(t.dst, v)
+		if !ok {
+			continue
+		}
+		switch i {
+		case 0:
+			n.Prov.SrcUpdatedAt = asTime(v)
+		case 1:
+			n.Prov.ValidFrom = asTime(v)
+		default:
+			n.Prov.ValidTo = asTime(v)
 		}
 	}
 	out.nodes = append(out.nodes, n)
 	mp.inst[ti] = append(mp.inst[ti], instance{node: len(out.nodes) - 1, ec: ec})
 	return nil
 }
-
-func setSrcUpdated(p *graph.Provenance, v any) { p.SrcUpdatedAt = asTime(v) }
-func setValidFrom(p *graph.Provenance, v any)  { p.ValidFrom = asTime(v) }
-func setValidTo(p *graph.Provenance, v any)    { p.ValidTo = asTime(v) }
 
 func (mp *mapper) buildEdges(nt *nodeTmpl, in instance, out *mapped) error {
 	from := &out.nodes[in.node]

@@ -338,9 +338,11 @@ func (r *Runner) finish(ctx context.Context, t Target, j *journal, runErr error)
 	return err
 }
 
-// pendingRecord is a mapped record waiting in the batch.
+// pendingRecord is a mapped record waiting in the batch (held by value:
+// the fill's slice is reused from batch to batch, so a record costs no
+// allocation of its own).
 type pendingRecord struct {
-	rec          *Record
+	rec          Record
 	nodes, edges [2]int // ranges in the batch
 	located      int
 }
@@ -362,6 +364,7 @@ func (f *fill) empty() bool {
 
 func (f *fill) reset() {
 	f.batch = graph.Batch{Nodes: f.batch.Nodes[:0], Edges: f.batch.Edges[:0]}
+	clear(f.pending[:cap(f.pending)]) // let go of the records' fields and payloads
 	f.pending = f.pending[:0]
 	f.deadNodes, f.deadEdges = f.deadNodes[:0], f.deadEdges[:0]
 	f.acks = f.acks[:0]
@@ -369,7 +372,10 @@ func (f *fill) reset() {
 
 // flight is a fill on its way to the store. One is in the air at a time:
 // while the store applies it, the next fill is read and mapped, and the
-// next commit waits for it to land, so commits stay in order.
+// next commit waits for it to land, so commits stay in order. A landed
+// flight's acknowledgements are sent once the next one is in the air (or
+// at once when none follows): they are due after the commit, and the store
+// need not wait for them.
 type flight struct {
 	f          *fill
 	checkpoint string // the checkpoint the commit records
@@ -396,6 +402,21 @@ type runState struct {
 	// storeFailed is set when the store or the dead-letter sink failed:
 	// nothing more is written in this run.
 	storeFailed bool
+
+	// Streams only. mu guards the state between the reader, the flush
+	// timer and the goroutine that lands each commit as soon as the store
+	// is done with it (so that its acknowledgements go out without
+	// waiting for the next record). ctx is the attempt's; fail ends the
+	// subscription with a landing's error (the attempt returns it).
+	// wantFlush asks that landing to send what was read meanwhile (the
+	// flush timer fired while a commit was in the air); closed stops the
+	// landings once the subscription ended (the attempt lands the rest).
+	stream    bool
+	mu        *sync.Mutex
+	ctx       context.Context
+	fail      func(error)
+	wantFlush bool
+	closed    bool
 }
 
 func (r *Runner) attempt(ctx context.Context, c *Connector, t Target, nr NodeReader, j *journal, st *RunStats, log *slog.Logger, stream bool) error {
@@ -434,10 +455,18 @@ func (r *Runner) attempt(ctx context.Context, c *Connector, t Target, nr NodeRea
 		}
 		areas[class] = ix
 	}
-	rs := &runState{r: r, c: c, t: t, st: st, j: j, log: log, limit: c.BatchSize, cur: &fill{}}
+	var mu sync.Mutex // streams: emit, the flush timer and the landings
+	rs := &runState{r: r, c: c, t: t, st: st, j: j, log: log, limit: c.BatchSize, cur: &fill{}, stream: stream, mu: &mu, ctx: ctx}
 	// a commit in the air when reading ends (cancelled or broken) lands
 	// before the attempt returns: its acknowledgements and counts are due
-	defer rs.land(context.WithoutCancel(ctx))
+	defer func() {
+		if stream {
+			mu.Lock()
+			defer mu.Unlock()
+			rs.closed = true
+		}
+		rs.land(context.WithoutCancel(ctx))
+	}()
 	if rs.limit <= 0 {
 		rs.limit = r.batch
 	}
@@ -448,7 +477,6 @@ func (r *Runner) attempt(ctx context.Context, c *Connector, t Target, nr NodeRea
 		}
 		return "", false
 	})
-	var mu sync.Mutex // streams: emit and the flush timer
 	var out mapped
 	emit := func(rec Record) error {
 		if stream {
@@ -476,11 +504,18 @@ func (r *Runner) attempt(ctx context.Context, c *Connector, t Target, nr NodeRea
 		if rec.Err != nil {
 			return rs.reject(ctx, rs.cur, &rec, fmt.Sprintf("%s: %v", rec.Pos, rec.Err))
 		}
-		if err := mp.mapRecord(&rec, &out); err != nil {
-			return rs.reject(ctx, rs.cur, &rec, fmt.Sprintf("%s: %v", rec.Pos, err))
-		}
+		// the record is mapped where it waits for its commit: the mapper
+		// keeps a pointer to it, which would otherwise move every record
+		// to the heap
 		f := rs.cur
+		f.pending = append(f.pending, pendingRecord{rec: rec})
+		p := &f.pending[len(f.pending)-1]
+		if err := mp.mapRecord(&p.rec, &out); err != nil {
+			f.pending = f.pending[:len(f.pending)-1]
+			return rs.reject(ctx, f, &rec, fmt.Sprintf("%s: %v", rec.Pos, err))
+		}
 		if out.skipped {
+			f.pending = f.pending[:len(f.pending)-1]
 			st.Skipped++
 			if rec.Ack != nil {
 				f.acks = append(f.acks, rec.Ack)
@@ -488,13 +523,11 @@ func (r *Runner) attempt(ctx context.Context, c *Connector, t Target, nr NodeRea
 			log.DebugContext(ctx, "record skipped", "pos", rec.Pos.String())
 			return nil
 		}
-		p := pendingRecord{rec: &rec}
 		p.nodes[0], p.edges[0] = len(f.batch.Nodes), len(f.batch.Edges)
 		f.batch.Nodes = append(f.batch.Nodes, out.nodes...)
 		f.batch.Edges = append(f.batch.Edges, out.edges...)
 		p.nodes[1], p.edges[1] = len(f.batch.Nodes), len(f.batch.Edges)
 		p.located = out.located
-		f.pending = append(f.pending, p)
 		if len(f.batch.Nodes)+len(f.deadNodes) >= rs.limit {
 			return rs.send(ctx) // read on while the store applies it
 		}
@@ -507,6 +540,12 @@ func (r *Runner) attempt(ctx context.Context, c *Connector, t Target, nr NodeRea
 		var wg sync.WaitGroup
 		var flushErr error
 		sctx, cancel := context.WithCancel(ctx)
+		rs.fail = func(err error) { // with mu held
+			if flushErr == nil {
+				flushErr = err
+			}
+			cancel() // end the subscription; the run retries
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -515,11 +554,12 @@ func (r *Runner) attempt(ctx context.Context, c *Connector, t Target, nr NodeRea
 				case <-done:
 					return
 				case <-tick.C:
+					// commit what waits, without holding up the reader
+					// while the store applies it
 					mu.Lock()
-					if !rs.storeFailed {
-						if err := rs.flush(ctx); err != nil {
-							flushErr = err
-							cancel() // end the subscription; the run retries
+					if !rs.storeFailed && !rs.closed {
+						if err := rs.soon(ctx); err != nil {
+							rs.fail(err)
 						}
 					}
 					mu.Unlock()
@@ -533,6 +573,7 @@ func (r *Runner) attempt(ctx context.Context, c *Connector, t Target, nr NodeRea
 		cancel()
 		mu.Lock()
 		defer mu.Unlock()
+		rs.closed = true // what is still in the air is landed here
 		if flushErr != nil {
 			readErr = flushErr
 		}
@@ -590,20 +631,14 @@ func (rs *runState) journalize(b *graph.Batch, f *fill, checkpoint string, recor
 	rs.j.state.Checkpoint = saved // until the commit
 }
 
-// committed records a successful commit of a flight's journal part and
-// sends its acknowledgements.
+// committed records the checkpoint of a successful commit (release then
+// sends its acknowledgements).
 func (rs *runState) committed(fl *flight) {
 	if fl.checkpoint != "" {
 		rs.st.Checkpoint = fl.checkpoint
 		if rs.j != nil {
 			rs.j.state.Checkpoint = fl.checkpoint
 		}
-	}
-	for _, ack := range fl.f.acks {
-		ack()
-	}
-	if rs.r.progress != nil {
-		rs.r.progress(*rs.st)
 	}
 }
 
@@ -616,15 +651,19 @@ func (rs *runState) flush(ctx context.Context) error {
 }
 
 // send lands the commit in the air, then puts the filled batch with the
-// journal's nodes in the air and returns without waiting for it.
+// journal's nodes in the air and returns without waiting for it; the
+// landed commit's acknowledgements go out after that.
 func (rs *runState) send(ctx context.Context) error {
-	if err := rs.land(ctx); err != nil {
+	prev, err := rs.take(ctx)
+	if err != nil {
 		return err
 	}
+	defer rs.release(prev)
 	f := rs.cur
 	if f.empty() && (rs.checkpoint == "" || rs.checkpoint == rs.st.Checkpoint) {
 		return nil
 	}
+	rs.wantFlush = false
 	// Identity resolution (resolve.go): the batch's nodes whose class the
 	// mapping resolves (resolve_by) take the ID of the node that already
 	// holds one of their identifiers, merged with it, and the batch's edges
@@ -646,29 +685,69 @@ func (rs *runState) send(ctx context.Context) error {
 	}
 	rs.air = fl
 	go func() {
-		defer close(fl.done)
 		fl.changes, fl.err = rs.t.Apply(ctx, b)
+		close(fl.done)
+		if rs.stream {
+			rs.landed(fl)
+		}
 	}()
 	return nil
 }
 
-// land waits for the commit in the air, if any, and records its outcome.
+// soon commits what was read without waiting for it: at once when no
+// commit is in the air, else as soon as that one lands (streams).
+func (rs *runState) soon(ctx context.Context) error {
+	if rs.air != nil {
+		rs.wantFlush = true
+		return nil
+	}
+	return rs.send(ctx)
+}
+
+// landed lands a stream's flight as soon as the store is done with it,
+// unless the reader did already: its acknowledgements go out, and the
+// broker sends more, without waiting for the next record. When a flush
+// was asked for meanwhile, what was read since goes into the air first.
+func (rs *runState) landed(fl *flight) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.air != fl || rs.closed || rs.storeFailed {
+		return
+	}
+	var err error
+	if rs.wantFlush {
+		err = rs.send(rs.ctx)
+	} else {
+		err = rs.land(rs.ctx)
+	}
+	if err != nil {
+		rs.fail(err)
+	}
+}
+
+// land waits for the commit in the air, if any, records its outcome and
+// sends its acknowledgements.
+func (rs *runState) land(ctx context.Context) error {
+	fl, err := rs.take(ctx)
+	rs.release(fl)
+	return err
+}
+
+// take waits for the commit in the air, if any, and records its outcome;
+// it returns the landed flight, whose acknowledgements release sends.
 // When the store blames the data, each of its records is applied on its
 // own so that only the bad ones are rejected.
-func (rs *runState) land(ctx context.Context) error {
+func (rs *runState) take(ctx context.Context) (*flight, error) {
 	fl := rs.air
 	if fl == nil {
-		return nil
+		return nil, nil
 	}
 	<-fl.done
 	rs.air = nil
 	f := fl.f
-	defer func() {
-		f.reset()
-		rs.spare = f
-	}()
 	if fl.err == nil {
-		for _, p := range f.pending {
+		for i := range f.pending {
+			p := &f.pending[i]
 			rs.st.Located += p.located
 			if p.rec.Ack != nil {
 				f.acks = append(f.acks, p.rec.Ack)
@@ -677,14 +756,16 @@ func (rs *runState) land(ctx context.Context) error {
 		rs.applied(len(f.pending), len(f.batch.Nodes), len(f.batch.Edges), countData(fl.changes, rs.j != nil))
 		rs.committed(fl)
 		rs.log.InfoContext(ctx, "batch applied", "records", len(f.pending), "nodes", len(f.batch.Nodes), "edges", len(f.batch.Edges), "changes", len(fl.changes))
-		return nil
+		return fl, nil
 	}
 	if !blamesData(fl.err) {
 		rs.storeFailed = true
-		return fmt.Errorf("apply batch: %w", fl.err)
+		rs.recycle(f)
+		return nil, fmt.Errorf("apply batch: %w", fl.err)
 	}
 	rs.log.WarnContext(ctx, "batch rejected by the store, retrying record by record", "records", len(f.pending), "err", fl.err)
-	for _, p := range f.pending {
+	for i := range f.pending {
+		p := &f.pending[i]
 		b := graph.Batch{Nodes: f.batch.Nodes[p.nodes[0]:p.nodes[1]], Edges: f.batch.Edges[p.edges[0]:p.edges[1]]}
 		ch, err := rs.t.Apply(ctx, b)
 		switch {
@@ -695,12 +776,14 @@ func (rs *runState) land(ctx context.Context) error {
 				f.acks = append(f.acks, p.rec.Ack)
 			}
 		case blamesData(err):
-			if err := rs.reject(ctx, f, p.rec, fmt.Sprintf("%s: store: %v", p.rec.Pos, err)); err != nil {
-				return err
+			if err := rs.reject(ctx, f, &p.rec, fmt.Sprintf("%s: store: %v", p.rec.Pos, err)); err != nil {
+				rs.recycle(f)
+				return nil, err
 			}
 		default:
 			rs.storeFailed = true
-			return fmt.Errorf("apply record: %w", err)
+			rs.recycle(f)
+			return nil, fmt.Errorf("apply record: %w", err)
 		}
 	}
 	// the dead letters and the checkpoint, now that every record is in
@@ -709,11 +792,33 @@ func (rs *runState) land(ctx context.Context) error {
 	if jb.Len() > 0 {
 		if _, err := rs.t.Apply(ctx, jb); err != nil {
 			rs.storeFailed = true
-			return fmt.Errorf("apply dead letters and checkpoint: %w", err)
+			rs.recycle(f)
+			return nil, fmt.Errorf("apply dead letters and checkpoint: %w", err)
 		}
 	}
 	rs.committed(fl)
-	return nil
+	return fl, nil
+}
+
+// release sends the acknowledgements of a landed flight (nil: none),
+// reports progress and keeps its fill for reuse.
+func (rs *runState) release(fl *flight) {
+	if fl == nil {
+		return
+	}
+	for _, ack := range fl.f.acks {
+		ack()
+	}
+	if rs.r.progress != nil {
+		rs.r.progress(*rs.st)
+	}
+	rs.recycle(fl.f)
+}
+
+// recycle keeps a landed fill for the next batch.
+func (rs *runState) recycle(f *fill) {
+	f.reset()
+	rs.spare = f
 }
 
 // countData counts the change events of data nodes and edges: the

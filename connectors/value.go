@@ -380,7 +380,9 @@ func (v *valueSpec) eval(ec *evalCtx) (val any, ok bool, raw string, err error) 
 		return nil, false, "", mapErrf(v.where, "%s: %v", v.desc, err)
 	}
 	if s, isStr := x.(string); isStr && v.trim {
-		x = strings.TrimSpace(s)
+		if t := strings.TrimSpace(s); len(t) != len(s) {
+			x = t // boxed anew only when something was trimmed
+		}
 	}
 	if missing(x) {
 		if v.hasDef {

@@ -55,7 +55,9 @@ func (d *decoder) decode(topic string, id uint16, payload []byte, at time.Time, 
 		fields[FieldPayload] = string(payload)
 	default:
 		var err error
-		if fields, err = decodeObject(payload); err != nil {
+		// room for the payload's members and the fields added below, so
+		// that the map does not grow (and rehash) as they are added
+		if fields, err = decodeObject(payload, fieldsHint+len(levels)); err != nil {
 			rec.Err = err
 			return rec
 		}
@@ -71,9 +73,14 @@ func (d *decoder) decode(topic string, id uint16, payload []byte, at time.Time, 
 	return rec
 }
 
+// fieldsHint is the size hint of a record's fields map beyond the
+// topic levels: a few payload members, the topic and received_at.
+const fieldsHint = 8
+
 // decodeObject decodes a JSON object into record fields (whole numbers as
-// int64, others as float64, nested objects and lists kept).
-func decodeObject(payload []byte) (map[string]any, error) {
+// int64, others as float64, nested objects and lists kept), in a map
+// made for at least hint members.
+func decodeObject(payload []byte, hint int) (map[string]any, error) {
 	i := 0
 	for i < len(payload) && (payload[i] == ' ' || payload[i] == '\t' || payload[i] == '\n' || payload[i] == '\r') {
 		i++
@@ -89,7 +96,7 @@ func decodeObject(payload []byte) (map[string]any, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
-	var raw map[string]any
+	raw := make(map[string]any, hint) // Decode fills a map it is given
 	if err := dec.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("payload is not JSON: %w", err)
 	}

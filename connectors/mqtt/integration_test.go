@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -398,4 +399,77 @@ func ExampleConfig_Validate() {
 	// <nil>
 	// topics: topics[1]: topic filter "city/#/pm25": # must be the whole last level
 	// qos: qos must be 0, 1 or 2, got 3
+}
+
+// Messages queued for a persistent session arrive together (up to the
+// broker's in-flight window, 20 for Mosquitto) but reach the source one
+// by one: the source asks for one commit of them all, not one at the
+// first gap in the queue.
+func TestIntegrationQueuedFlushTogether(t *testing.T) {
+	t.Parallel()
+	url := brokerURL(t)
+	prefix := unique(t)
+	cfg := testConfig(url, prefix, prefix)
+	// open the persistent session, then publish while it is away
+	if err := mustSubscribe(t, mustSource(t, cfg), func(connectors.Record) error { return nil }).stop(); err != nil {
+		t.Fatal(err)
+	}
+	readings := beijingReadings(t)[:20]
+	pub := mustPublisher(t, url)
+	for _, r := range readings {
+		publish(t, pub, r.topic(prefix), r.payload())
+	}
+	// the broker sends the queued messages together; on a busy machine
+	// they may reach the queue milliseconds apart
+	s := mustSource(t, cfg)
+	s.dryWait = 200 * time.Millisecond
+	var mu sync.Mutex
+	var acks []func()
+	var groups []int // records per flush request
+	all := make(chan struct{})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Subscribe(ctx, "", func(r connectors.Record) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if !r.Flush {
+				acks = append(acks, r.Ack)
+				return nil
+			}
+			if len(acks) == 0 {
+				return nil
+			}
+			groups = append(groups, len(acks))
+			for _, a := range acks {
+				a()
+			}
+			acks = acks[:0]
+			n := 0
+			for _, g := range groups {
+				n += g
+			}
+			if n == len(readings) {
+				close(all)
+			}
+			return nil
+		})
+	}()
+	select {
+	case <-all:
+	case <-time.After(30 * time.Second):
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("flush requests for %v of %d messages within 30s", groups, len(readings))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(groups) != 1 {
+		t.Errorf("flush requests after %v messages, want one after all %d", groups, len(readings))
+	}
 }

@@ -70,6 +70,11 @@ const (
 // at most the broker's message size limit.
 const QueueSize = 256
 
+// dryWait is how long no message must come, while records await their
+// acknowledgement, before the source asks the runner to commit them
+// (connectors.Record.Flush).
+const dryWait = 5 * time.Millisecond
+
 // maxReconnectInterval caps the client's backoff between reconnection
 // attempts.
 const maxReconnectInterval = 30 * time.Second
@@ -277,6 +282,7 @@ func NewSource(cfg Config) (*Source, error) {
 		dec:       decoder{payload: cfg.Payload, max: cfg.MaxPayloadBytes, pattern: pat},
 		lookupEnv: os.LookupEnv,
 		now:       time.Now,
+		dryWait:   dryWait,
 		log:       slog.New(slog.DiscardHandler),
 	}, nil
 }
@@ -291,6 +297,8 @@ type Source struct {
 	lookupEnv func(string) (string, bool)
 	now       func() time.Time
 	log       *slog.Logger
+	// dryWait is dryWait (tests set theirs)
+	dryWait time.Duration
 	// subscribed, when set, is called after every accepted subscription
 	// (tests wait on it).
 	subscribed func()
@@ -345,6 +353,8 @@ func (s *Source) clientOptions(ctx context.Context, clientID string, clean bool)
 	o.SetConnectTimeout(s.cfg.ConnectTimeout)
 	o.SetWriteTimeout(s.cfg.ConnectTimeout)
 	o.SetDialer(&net.Dialer{Timeout: s.cfg.ConnectTimeout})
+	// the acknowledgements of a commit go out in one write (conn.go)
+	o.SetCustomOpenConnectionFn(s.openConnection)
 	o.SetConnectRetry(false)
 	o.SetMaxReconnectInterval(maxReconnectInterval)
 	o.SetOrderMatters(true)

@@ -173,11 +173,25 @@ func (s *Source) consume(ctx context.Context, emit func(connectors.Record) error
 	}
 	index := 0
 	unflushed := 0 // records emitted with an Ack since the last flush request
+	// The broker sends only a few unacknowledged messages at a time
+	// (Mosquitto: 20), and acknowledgements follow commits: once no
+	// message has come for dryWait, the runner is asked to commit what it
+	// has. Messages the broker sends together reach the queue one by one,
+	// a few microseconds apart: an empty queue alone does not mean that
+	// none are coming, and a flush at every gap would commit them in
+	// small batches.
+	dry := time.NewTimer(s.dryWait)
+	dry.Stop()
+	defer dry.Stop()
+	var dryC <-chan time.Time // armed while unflushed records wait
 	for {
-		// The broker sends only a few unacknowledged messages at a time
-		// (Mosquitto: 20), and acknowledgements follow commits: when no
-		// message is waiting, ask the runner to commit what it has.
-		if unflushed > 0 && len(ss.queue) == 0 {
+		if unflushed > 0 && dryC == nil && len(ss.queue) == 0 {
+			dry.Reset(s.dryWait)
+			dryC = dry.C
+		}
+		select {
+		case <-dryC:
+			dryC = nil
 			if err := emit(connectors.Record{Flush: true}); err != nil {
 				return err
 			}
@@ -188,8 +202,6 @@ func (s *Source) consume(ctx context.Context, emit func(connectors.Record) error
 			if !stream && idleC != nil {
 				idle.Reset(s.cfg.ReadIdle)
 			}
-		}
-		select {
 		case <-ctx.Done():
 			return nil
 		case err := <-ss.fatal:
@@ -203,6 +215,10 @@ func (s *Source) consume(ctx context.Context, emit func(connectors.Record) error
 		case <-idleC:
 			return nil
 		case m := <-ss.queue:
+			if dryC != nil {
+				dry.Stop()
+				dryC = nil
+			}
 			rec := s.dec.decode(m.Topic(), m.MessageID(), m.Payload(), s.now(), index)
 			index++
 			if m.Qos() > 0 {
