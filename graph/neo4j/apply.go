@@ -326,13 +326,14 @@ func (a *applier) load(b graph.Batch, nodes []*stored, edges []encEdge) error {
 // $ekeys ([from, rel, to] lists): one [from, rel, to, properties] list
 // per edge found, collected as edges.
 //
-// It seeks both ends by id and only then, the two bound, matches the
-// relationship between them: Expand(Into), which starts from the end with
-// fewer relationships. In one pattern the planner chooses by its
+// It seeks both ends by id and only then, in a subquery per pair with the
+// two bound, matches the relationship between them: Expand(Into), which
+// starts from the end with fewer relationships. In one pattern the planner chooses by its
 // statistics, and Neo4j 5 then either seeks the target alone and scans
 // all its relationships for the source (planned on a graph of some 20,000
 // nodes or more), or, on a fresh database, expands all the relationships
-// of both ends and joins them (even with index hints): as slow as the
+// of both ends and joins them (even with index hints), or scans the
+// relationships and joins them with the ends: as slow as the
 // target is dense (every new Observation's IN_DATASTREAM edge read all
 // the observations of its datastream). noEdgeHints keeps that one
 // pattern, for the tests that compare the two.
@@ -344,7 +345,8 @@ func (s *Store) edgeLookup() string {
 	return "UNWIND $ekeys AS k" +
 		" MATCH (a:" + s.root + " {id: k[0]}) USING INDEX SEEK a:" + s.root + "(id)" +
 		" MATCH (b:" + s.root + " {id: k[2]}) USING INDEX SEEK b:" + s.root + "(id)" +
-		" WITH k, a, b MATCH (a)-[r]->(b)" + ret
+		" CALL { WITH k, a, b MATCH (a)-[r]->(b) WHERE type(r) = k[1] RETURN r }" +
+		" RETURN collect([k[0], k[1], k[2], properties(r)]) AS edges"
 }
 
 func asList(v any) []any { l, _ := v.([]any); return l }
