@@ -29,24 +29,7 @@ func BenchmarkFanOut(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			for range subs {
-				c := dialWSB(b, s.url)
-				b, _ := json.Marshal(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": `subscription { streetLightChanged { cursor at } }`}})
-				if err := c.Write(ctx, websocket.MessageText, b); err != nil {
-					panic(err)
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						_, m, err := c.Read(ctx)
-						if err != nil {
-							return
-						}
-						if bytes.Contains(m, []byte(`"type":"next"`)) {
-							got.Add(1)
-						}
-					}
-				}()
+				countingSubscriber(ctx, b, s.url, `subscription { streetLightChanged { cursor at } }`, &got, &wg)
 			}
 			time.Sleep(200 * time.Millisecond)
 			b.ResetTimer()
@@ -69,6 +52,30 @@ func BenchmarkFanOut(b *testing.B) {
 			wg.Wait()
 		})
 	}
+}
+
+// countingSubscriber subscribes to query over a new graphql-ws connection
+// and counts the responses it receives in got until ctx ends.
+func countingSubscriber(ctx context.Context, b *testing.B, url, query string, got *atomic.Int64, wg *sync.WaitGroup) {
+	b.Helper()
+	c := dialWSB(b, url)
+	msg, _ := json.Marshal(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": query}})
+	if err := c.Write(ctx, websocket.MessageText, msg); err != nil {
+		b.Fatal(err)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			_, m, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			if bytes.Contains(m, []byte(`"type":"next"`)) {
+				got.Add(1)
+			}
+		}
+	}()
 }
 
 func dialWSB(b *testing.B, url string) *websocket.Conn {
@@ -118,25 +125,7 @@ func BenchmarkFanOutDistinct(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			for i := range subs {
-				c := dialWSB(b, s.url)
-				q := fmt.Sprintf(`subscription { streetLightChanged(where: %s) { cursor at } }`, where(i))
-				b, _ := json.Marshal(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": q}})
-				if err := c.Write(ctx, websocket.MessageText, b); err != nil {
-					panic(err)
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						_, m, err := c.Read(ctx)
-						if err != nil {
-							return
-						}
-						if bytes.Contains(m, []byte(`"type":"next"`)) {
-							got.Add(1)
-						}
-					}
-				}()
+				countingSubscriber(ctx, b, s.url, fmt.Sprintf(`subscription { streetLightChanged(where: %s) { cursor at } }`, where(i)), &got, &wg)
 			}
 			for s.srv.WebsocketStats().Executions < subs {
 				time.Sleep(10 * time.Millisecond)
